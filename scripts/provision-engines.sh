@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Provision a Debian/Ubuntu host for podshift: Docker engine, Podman, their
+# helpers, the engines' API services, and (optionally) a normal user for
+# rootless Podman.  Run as root.  Idempotent: a second run changes nothing and
+# only (re)starts services that are not answering.
+#
+#   scripts/provision-engines.sh [--rootless-user NAME] [--no-install] [--no-host-config]
+#
+# Host configuration that Podman needs on these machines lives in ONE place:
+# configure_podman_host() below.  It writes exactly the settings documented in
+# the README ("Host configuration"); podshift's prerequisite checks detect each
+# of those problems when the settings are missing, and their tests induce them
+# in isolation (CONTAINERS_CONF pointing at a test file) so the host itself can
+# stay configured.
+set -euo pipefail
+
+ROOTLESS_USER=""
+INSTALL=1
+HOST_CONFIG=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rootless-user) ROOTLESS_USER="${2:?--rootless-user needs a name}"; shift 2 ;;
+    --no-install) INSTALL=0; shift ;;
+    --no-host-config) HOST_CONFIG=0; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "provision-engines: unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf 'provision-engines: %s\n' "$*"; }
+die() { printf 'provision-engines: ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (sudo $0 $*)"
+
+LOG_DIR=/var/log/podshift
+mkdir -p "$LOG_DIR"
+
+PACKAGES=(docker.io podman runc crun conmon slirp4netns uidmap busybox-static iptables
+          python3-venv python3-pip git ca-certificates curl)
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "packages already installed: ${PACKAGES[*]}"
+    return
+  fi
+  say "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed"
+  apt-get install -y -qq "${missing[@]}" >"$LOG_DIR/apt.log" 2>&1 \
+    || { tail -20 "$LOG_DIR/apt.log" >&2; die "apt-get install failed (log: $LOG_DIR/apt.log)"; }
+}
+
+# --- the one place where this host is configured for Podman -----------------
+# 1. OCI runtime: crun refuses the cgroup v1 *hybrid* layout ("cgroups in hybrid
+#    mode not supported"); runc works.  -> [engine] runtime = "runc" on hybrid.
+# 2. Default ulimits: Podman's defaults exceed the hard limits here
+#    (setrlimit ... Operation not permitted) -> default_ulimits within them.
+# 3. No systemd here: cgroupfs manager and file event logger.
+# 4. /dev/net/tun 0600 blocks rootless slirp4netns port publishing -> 0666.
+MANAGED_MARK="# managed by podshift scripts/provision-engines.sh"
+configure_podman_host() {
+  local conf=/etc/containers/containers.conf hard_nofile hard_nproc nofile nproc runtime_line=""
+  hard_nofile=$(ulimit -Hn); hard_nproc=$(ulimit -Hu)
+  nofile=$(( hard_nofile == 0 ? 1024 : (hard_nofile < 1048576 ? hard_nofile : 1048576) ))
+  [ "$hard_nofile" = unlimited ] && nofile=1048576
+  nproc=4096; [ "$hard_nproc" != unlimited ] && [ "$hard_nproc" -lt 4096 ] && nproc=$hard_nproc
+  if [ -d /sys/fs/cgroup/unified ]; then runtime_line='runtime = "runc"'; fi
+  local systemd_lines=""
+  if [ ! -d /run/systemd/system ]; then
+    systemd_lines=$'cgroup_manager = "cgroupfs"\nevents_logger = "file"'
+  fi
+  local want
+  want=$(cat <<CONF
+$MANAGED_MARK
+# Why each line is here: see the README, "Host configuration".
+[containers]
+default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]
+
+[engine]
+${runtime_line}
+${systemd_lines}
+CONF
+)
+  mkdir -p /etc/containers
+  if [ -f "$conf" ] && ! grep -qF "$MANAGED_MARK" "$conf"; then
+    cp -p "$conf" "$conf.podshift-orig"
+    say "kept the original $conf as $conf.podshift-orig"
+  fi
+  if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+    printf '%s\n' "$want" >"$conf"
+    say "wrote $conf"
+  else
+    say "$conf already configured"
+  fi
+  if [ -e /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+    chmod 0666 /dev/net/tun
+    say "made /dev/net/tun 0666 (rootless port publishing)"
+  fi
+}
+
+wait_for() { # wait_for SECONDS DESCRIPTION CMD...
+  local secs=$1 what=$2; shift 2
+  for _ in $(seq 1 $((secs * 2))); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  die "$what did not answer within ${secs}s"
+}
+
+start_dockerd() {
+  if docker version >/dev/null 2>&1; then say "dockerd already answering"; return; fi
+  say "starting dockerd (log: $LOG_DIR/dockerd.log)"
+  setsid nohup dockerd >"$LOG_DIR/dockerd.log" 2>&1 </dev/null &
+  wait_for 60 "dockerd (/var/run/docker.sock)" docker version \
+    || { tail -20 "$LOG_DIR/dockerd.log" >&2; exit 1; }
+  say "dockerd is up: $(docker version --format '{{.Server.Version}}')"
+}
+
+podman_ping() { curl -fsS --unix-socket "$1" http://d/_ping; }
+
+start_podman_service_root() {
+  local sock=/run/podman/podman.sock
+  if podman_ping "$sock" >/dev/null 2>&1; then say "podman API already answering at $sock"; return; fi
+  mkdir -p /run/podman
+  say "starting podman system service at $sock (log: $LOG_DIR/podman-service.log)"
+  setsid nohup podman system service --time=0 "unix://$sock" \
+    >"$LOG_DIR/podman-service.log" 2>&1 </dev/null &
+  wait_for 30 "podman API ($sock)" podman_ping "$sock"
+}
+
+ensure_rootless_user() {
+  local user=$1 uid runtime_dir sock
+  if ! id "$user" >/dev/null 2>&1; then
+    useradd -m -s /bin/bash "$user"
+    say "created user $user"
+  fi
+  for f in /etc/subuid /etc/subgid; do
+    if ! grep -q "^$user:" "$f" 2>/dev/null; then
+      usermod "--add-sub$( [ "$f" = /etc/subuid ] && echo uids || echo gids )" 200000-265535 "$user"
+      say "added $f range for $user"
+    fi
+  done
+  uid=$(id -u "$user")
+  runtime_dir=/run/user/$uid
+  install -d -m 0700 -o "$user" -g "$(id -gn "$user")" "$runtime_dir" "$runtime_dir/podman"
+  sock=$runtime_dir/podman/podman.sock
+  if podman_ping "$sock" >/dev/null 2>&1; then say "rootless podman API already answering at $sock"; return; fi
+  say "starting rootless podman system service for $user at $sock"
+  runuser -u "$user" -- env XDG_RUNTIME_DIR="$runtime_dir" HOME="$(getent passwd "$user" | cut -d: -f6)" \
+    setsid nohup podman system service --time=0 "unix://$sock" \
+    >"$LOG_DIR/podman-service-$user.log" 2>&1 </dev/null &
+  wait_for 30 "rootless podman API ($sock)" podman_ping "$sock"
+}
+
+[ "$INSTALL" -eq 1 ] && install_packages
+command -v curl >/dev/null || { apt-get install -y -qq curl >/dev/null || die "curl missing"; }
+[ "$HOST_CONFIG" -eq 1 ] && configure_podman_host
+start_dockerd
+start_podman_service_root
+[ -n "$ROOTLESS_USER" ] && ensure_rootless_user "$ROOTLESS_USER"
+say "docker: $(docker version --format '{{.Server.Version}}'); podman: $(podman version --format '{{.Server.Version}}' 2>/dev/null || podman --version)"
+say "done"
