@@ -1,0 +1,200 @@
+"""The one interface podshift uses to talk to a container engine.
+
+Concrete engines live next to this module (``docker.py``, ``podman.py``);
+everything above this layer (checks, backup, migration, rollback) is written
+against :class:`Runtime` only, so the same code reads Docker volumes for a
+backup and Podman volumes for a rollback.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from podshift.commands import CommandResult
+
+#: Label that Docker Compose v2 and podman-compose both put on what they create.
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+#: Label podshift puts on helper objects it creates, so that they can be found and removed.
+HELPER_LABEL = "io.podshift.helper"
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Facts about a running engine, as it reports them."""
+
+    engine: str
+    version: str
+    api_version: str
+    os: str
+    kernel: str
+    storage_driver: str
+    cgroup_version: str
+    oci_runtime: str
+    rootless: bool
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    image: str
+    status: str
+    health: str | None
+    service: str | None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    name: str
+    driver: str
+    mountpoint: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    id: str
+    name: str
+    driver: str
+    subnets: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A volume or host path mounted into a helper container."""
+
+    source: str
+    target: str
+    read_only: bool = False
+    kind: str = "volume"  # "volume" or "bind"
+
+
+class Runtime(abc.ABC):
+    """A container engine reached through its API (and its CLI where the API has no equivalent)."""
+
+    #: "docker" or "podman"
+    engine: ClassVar[str]
+
+    def __init__(self, socket: str, *, rootless: bool = False) -> None:
+        self.socket = socket
+        self.rootless = rootless
+
+    def __repr__(self) -> str:
+        mode = " rootless" if self.rootless else ""
+        return f"<{type(self).__name__}{mode} {self.socket}>"
+
+    @property
+    def label(self) -> str:
+        """Human name, e.g. ``podman (rootless)``."""
+        return f"{self.engine} (rootless)" if self.rootless else self.engine
+
+    # -- engine ---------------------------------------------------------------
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise :class:`~podshift.errors.EngineUnavailable` unless the engine answers."""
+
+    @abc.abstractmethod
+    def info(self) -> EngineInfo:
+        """Version and host facts as the engine reports them."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    # -- a compose project's objects -------------------------------------------
+    @abc.abstractmethod
+    def project_containers(self, project: str) -> list[ContainerInfo]:
+        """Every container (running or not) labelled with compose project *project*."""
+
+    @abc.abstractmethod
+    def project_volumes(self, project: str) -> list[VolumeInfo]:
+        """Named volumes labelled with compose project *project*."""
+
+    @abc.abstractmethod
+    def project_networks(self, project: str) -> list[NetworkInfo]:
+        """Networks labelled with compose project *project*."""
+
+    def project_images(self, project: str) -> list[ImageInfo]:
+        """Images used by the project's containers."""
+        wanted = {c.image for c in self.project_containers(project)}
+        return [img for ref in sorted(wanted) if (img := self.image(ref)) is not None]
+
+    # -- volumes ----------------------------------------------------------------
+    @abc.abstractmethod
+    def volume(self, name: str) -> VolumeInfo | None:
+        """The volume called *name*, or None."""
+
+    @abc.abstractmethod
+    def volume_create(self, name: str, labels: Mapping[str, str] | None = None) -> VolumeInfo:
+        """Create an empty named volume (an existing one is an error)."""
+
+    @abc.abstractmethod
+    def volume_remove(self, name: str, *, force: bool = False) -> None:
+        """Remove a volume; a missing one is not an error."""
+
+    @abc.abstractmethod
+    def volume_export(self, name: str) -> Iterator[bytes]:
+        """The volume's content as a tar stream, paths relative to the volume root."""
+
+    @abc.abstractmethod
+    def volume_import(self, name: str, tar_stream: Iterable[bytes]) -> None:
+        """Unpack a tar stream (as produced by :meth:`volume_export`) into volume *name*."""
+
+    # -- images -----------------------------------------------------------------
+    @abc.abstractmethod
+    def image(self, ref: str) -> ImageInfo | None:
+        """The local image *ref*, or None (never pulls)."""
+
+    @abc.abstractmethod
+    def image_build(self, context: Path, tag: str, dockerfile: str | None = None) -> ImageInfo:
+        """Build *context* into *tag* from local images only."""
+
+    @abc.abstractmethod
+    def image_import(self, rootfs_tar: Path, tag: str, changes: Sequence[str] = ()) -> ImageInfo:
+        """Import a root filesystem tarball as image *tag* (``docker import``)."""
+
+    @abc.abstractmethod
+    def image_remove(self, ref: str) -> None:
+        """Remove a local image; a missing one is not an error."""
+
+    # -- containers ---------------------------------------------------------------
+    @abc.abstractmethod
+    def exec(self, container: str, argv: Sequence[str], *, user: str | None = None) -> CommandResult:
+        """Run *argv* inside a running container."""
+
+    @abc.abstractmethod
+    def run(
+        self,
+        image: str,
+        argv: Sequence[str],
+        *,
+        mounts: Sequence[Mount] = (),
+        user: str | None = None,
+    ) -> CommandResult:
+        """Run a short-lived helper container to completion and remove it (never pulls)."""
+
+    @abc.abstractmethod
+    def stop(self, container: str, timeout: int = 10) -> None:
+        """Stop a container; a stopped one is left alone."""
+
+    @abc.abstractmethod
+    def start(self, container: str) -> None:
+        """Start a container; a running one is left alone."""
+
+    @abc.abstractmethod
+    def remove_container(self, container: str) -> None:
+        """Remove a container (force); a missing one is not an error."""

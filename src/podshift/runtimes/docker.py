@@ -1,0 +1,307 @@
+"""Docker engine through docker-py."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.models.containers import Container
+
+from podshift.commands import CommandResult
+from podshift.errors import EngineError, EngineUnavailable
+from podshift.images import ensure_helper_image
+from podshift.runtimes.base import (
+    HELPER_LABEL,
+    PROJECT_LABEL,
+    SERVICE_LABEL,
+    ContainerInfo,
+    EngineInfo,
+    ImageInfo,
+    Mount,
+    NetworkInfo,
+    Runtime,
+    VolumeInfo,
+)
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+START_HINT = (
+    "Start the daemon (`systemctl start docker`, or `sudo scripts/provision-engines.sh` "
+    "which runs dockerd in the background), or point DOCKER_HOST at a running one."
+)
+_CONNECTION_ERRORS = (docker.errors.DockerException, requests.exceptions.ConnectionError, OSError)
+
+
+def _container_info(c: Container) -> ContainerInfo:
+    attrs: dict[str, Any] = c.attrs
+    state = attrs.get("State", {})
+    health = (state.get("Health") or {}).get("Status")
+    labels = attrs.get("Config", {}).get("Labels") or {}
+    return ContainerInfo(
+        id=c.id or "",
+        name=c.name or "",
+        image=attrs.get("Config", {}).get("Image", ""),
+        status=state.get("Status", ""),
+        health=health,
+        service=labels.get(SERVICE_LABEL),
+        labels=labels,
+    )
+
+
+class DockerRuntime(Runtime):
+    """The Docker engine on a unix socket (default ``/var/run/docker.sock`` or ``DOCKER_HOST``)."""
+
+    engine: ClassVar[str] = "docker"
+
+    def __init__(self, socket: str | None = None) -> None:
+        host = os.environ.get("DOCKER_HOST", "")
+        socket = socket or (host.removeprefix("unix://") if host.startswith("unix://") else DEFAULT_SOCKET)
+        super().__init__(socket, rootless=False)
+        self._client: docker.DockerClient | None = None
+
+    # -- connection --------------------------------------------------------------
+    @property
+    def client(self) -> docker.DockerClient:
+        """The docker-py client, connected on first use."""
+        if self._client is None:
+            try:
+                self._client = docker.DockerClient(base_url=f"unix://{self.socket}", timeout=120)
+            except _CONNECTION_ERRORS as e:
+                raise self._unavailable(e) from e
+        return self._client
+
+    def _unavailable(self, e: BaseException) -> EngineUnavailable:
+        reason = str(e).split("(Caused by")[0].strip() or type(e).__name__
+        if not Path(self.socket).exists():
+            reason = "the socket does not exist"
+        return EngineUnavailable("docker", self.socket, reason, START_HINT)
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except _CONNECTION_ERRORS as e:
+            raise self._unavailable(e) from e
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def info(self) -> EngineInfo:
+        try:
+            info: dict[str, Any] = self.client.info()
+            version: dict[str, Any] = self.client.version()
+        except _CONNECTION_ERRORS as e:
+            raise self._unavailable(e) from e
+        return EngineInfo(
+            engine="docker",
+            version=str(version.get("Version", "")),
+            api_version=str(version.get("ApiVersion", "")),
+            os=str(info.get("OperatingSystem", "")),
+            kernel=str(info.get("KernelVersion", "")),
+            storage_driver=str(info.get("Driver", "")),
+            cgroup_version=str(info.get("CgroupVersion", "")),
+            oci_runtime=str(info.get("DefaultRuntime", "")),
+            rootless="rootless" in (info.get("SecurityOptions") or []),
+            warnings=tuple(info.get("Warnings") or ()),
+        )
+
+    # -- project objects ------------------------------------------------------------
+    def project_containers(self, project: str) -> list[ContainerInfo]:
+        found = self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+        return [_container_info(c) for c in found]
+
+    def project_volumes(self, project: str) -> list[VolumeInfo]:
+        found = self.client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
+        return [self._volume_info(v.attrs) for v in found]
+
+    def project_networks(self, project: str) -> list[NetworkInfo]:
+        found = self.client.networks.list(filters={"label": f"{PROJECT_LABEL}={project}"})
+        result = []
+        for n in found:
+            ipam = (n.attrs.get("IPAM") or {}).get("Config") or []
+            result.append(
+                NetworkInfo(
+                    id=n.id or "",
+                    name=n.name or "",
+                    driver=n.attrs.get("Driver", ""),
+                    subnets=tuple(c["Subnet"] for c in ipam if "Subnet" in c),
+                    labels=n.attrs.get("Labels") or {},
+                )
+            )
+        return result
+
+    # -- volumes -----------------------------------------------------------------------
+    @staticmethod
+    def _volume_info(attrs: Mapping[str, Any]) -> VolumeInfo:
+        return VolumeInfo(
+            name=attrs["Name"],
+            driver=attrs.get("Driver", ""),
+            mountpoint=attrs.get("Mountpoint", ""),
+            labels=attrs.get("Labels") or {},
+        )
+
+    def volume(self, name: str) -> VolumeInfo | None:
+        try:
+            return self._volume_info(self.client.volumes.get(name).attrs)
+        except docker.errors.NotFound:
+            return None
+
+    def volume_create(self, name: str, labels: Mapping[str, str] | None = None) -> VolumeInfo:
+        if self.volume(name) is not None:
+            raise EngineError("docker", f"create volume {name}", "a volume of that name already exists")
+        v = self.client.volumes.create(name=name, labels=dict(labels or {}))
+        return self._volume_info(v.attrs)
+
+    def volume_remove(self, name: str, *, force: bool = False) -> None:
+        try:
+            self.client.volumes.get(name).remove(force=force)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as e:
+            raise EngineError("docker", f"remove volume {name}", str(e.explanation or e)) from e
+
+    def _helper(self, volume: str, read_only: bool) -> Container:
+        """A created (never started) container that mounts *volume* at /volume."""
+        image = ensure_helper_image(self)
+        return self.client.containers.create(
+            image,
+            ["true"],
+            volumes={volume: {"bind": "/volume", "mode": "ro" if read_only else "rw"}},
+            labels={HELPER_LABEL: "volume-io"},
+            network_disabled=True,
+        )
+
+    def volume_export(self, name: str) -> Iterator[bytes]:
+        # The archive API streams at ~340 MB/s here, where reading a
+        # container's attached stdout manages ~50 MB/s (shared/ENGINES.md).
+        if self.volume(name) is None:
+            raise EngineError("docker", f"export volume {name}", "no such volume")
+        helper = self._helper(name, read_only=True)
+        try:
+            stream, _stat = helper.get_archive("/volume/.", chunk_size=1 << 20)
+            yield from stream
+        finally:
+            helper.remove(force=True)
+
+    def volume_import(self, name: str, tar_stream: Iterable[bytes]) -> None:
+        if self.volume(name) is None:
+            raise EngineError("docker", f"import into volume {name}", "no such volume")
+        helper = self._helper(name, read_only=False)
+        try:
+            if not helper.put_archive("/volume", _IterStream(tar_stream)):
+                raise EngineError("docker", f"import into volume {name}", "the engine refused the archive")
+        except docker.errors.APIError as e:
+            raise EngineError("docker", f"import into volume {name}", str(e.explanation or e)) from e
+        finally:
+            helper.remove(force=True)
+
+    # -- images --------------------------------------------------------------------------
+    def image(self, ref: str) -> ImageInfo | None:
+        try:
+            img = self.client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        return ImageInfo(id=img.id or "", tags=tuple(img.tags))
+
+    def image_build(self, context: Path, tag: str, dockerfile: str | None = None) -> ImageInfo:
+        try:
+            img, _logs = self.client.images.build(
+                path=str(context), tag=tag, dockerfile=dockerfile, pull=False, rm=True
+            )
+        except docker.errors.BuildError as e:
+            tail = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in e.build_log)[-1500:]
+            raise EngineError("docker", f"build {tag}", f"{e.msg}\n{tail}") from e
+        return ImageInfo(id=img.id or "", tags=tuple(img.tags))
+
+    def image_import(self, rootfs_tar: Path, tag: str, changes: Sequence[str] = ()) -> ImageInfo:
+        repo, _, version = tag.rpartition(":")
+        self.client.api.import_image(src=str(rootfs_tar), repository=repo, tag=version, changes=list(changes))
+        info = self.image(tag)
+        if info is None:
+            raise EngineError("docker", f"import {tag}", "image not present after import")
+        return info
+
+    def image_remove(self, ref: str) -> None:
+        try:
+            self.client.images.remove(ref, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+    # -- containers ------------------------------------------------------------------------
+    def _container(self, name: str) -> Container:
+        try:
+            return self.client.containers.get(name)
+        except docker.errors.NotFound as e:
+            raise EngineError("docker", f"find container {name}", "no such container") from e
+
+    def exec(self, container: str, argv: Sequence[str], *, user: str | None = None) -> CommandResult:
+        rc, (out, err) = self._container(container).exec_run(list(argv), user=user or "", demux=True)
+        return CommandResult(tuple(argv), int(rc), (out or b"").decode("utf-8", "replace"),
+                             (err or b"").decode("utf-8", "replace"))
+
+    def run(
+        self,
+        image: str,
+        argv: Sequence[str],
+        *,
+        mounts: Sequence[Mount] = (),
+        user: str | None = None,
+    ) -> CommandResult:
+        volumes = {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in mounts}
+        c = self.client.containers.create(image, list(argv), volumes=volumes, user=user or "",
+                                          labels={HELPER_LABEL: "run"})
+        try:
+            c.start()
+            status = c.wait(timeout=300)
+            out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+            err = c.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+            return CommandResult(tuple(argv), int(status.get("StatusCode", -1)), out, err)
+        finally:
+            c.remove(force=True)
+
+    def stop(self, container: str, timeout: int = 10) -> None:
+        c = self._container(container)
+        if c.status == "running":
+            c.stop(timeout=timeout)
+
+    def start(self, container: str) -> None:
+        c = self._container(container)
+        if c.status != "running":
+            c.start()
+
+    def remove_container(self, container: str) -> None:
+        try:
+            self.client.containers.get(container).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+class _IterStream:
+    """A read()-able view of an iterable of byte chunks, for streaming uploads."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self._buf = b""
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._buf:
+            yield self._buf
+            self._buf = b""
+        yield from self._it
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buf) < size:
+            try:
+                self._buf += next(self._it)
+            except StopIteration:
+                break
+        if size < 0:
+            data, self._buf = self._buf, b""
+        else:
+            data, self._buf = self._buf[:size], self._buf[size:]
+        return data

@@ -1,0 +1,369 @@
+"""Podman through podman-py — rootful, or rootless for a given user.
+
+The libpod API is used wherever it has the operation.  The CLI is used where
+Podman 4.3's API has no equivalent, or where podman-py would buffer data in
+memory: ``podman volume export``/``import`` (streamed through a pipe; the
+``/volumes/{name}/export`` endpoint answers 404 on 4.3, and podman-py reads
+the whole archive into memory) and ``podman import``.  When podshift runs as
+root but drives a rootless user's Podman, CLI calls run as that user
+(:class:`~podshift.commands.RunAs`) so that ownership maps through the
+user's namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import podman
+import podman.errors
+import requests.exceptions
+from podman.domain.containers import Container
+
+from podshift.commands import CommandResult, RunAs, run
+from podshift.errors import CommandError, EngineError, EngineUnavailable, ToolMissing
+from podshift.runtimes.base import (
+    HELPER_LABEL,
+    PROJECT_LABEL,
+    SERVICE_LABEL,
+    ContainerInfo,
+    EngineInfo,
+    ImageInfo,
+    Mount,
+    NetworkInfo,
+    Runtime,
+    VolumeInfo,
+)
+
+ROOTFUL_SOCKET = "/run/podman/podman.sock"
+_CHUNK = 1 << 20
+_CONNECTION_ERRORS = (podman.errors.PodmanError, requests.exceptions.ConnectionError, OSError)
+
+
+def rootless_socket(uid: int) -> str:
+    """Where a user's rootless API service listens."""
+    return f"/run/user/{uid}/podman/podman.sock"
+
+
+class PodmanRuntime(Runtime):
+    """Podman's API service on a unix socket, plus its CLI for what the API lacks."""
+
+    engine: ClassVar[str] = "podman"
+
+    def __init__(self, socket: str, *, rootless: bool = False, run_as: RunAs | None = None) -> None:
+        super().__init__(socket, rootless=rootless)
+        self.run_as = run_as
+        self._client: podman.PodmanClient | None = None
+
+    @classmethod
+    def rootful(cls) -> PodmanRuntime:
+        """Root's Podman (``/run/podman/podman.sock``)."""
+        return cls(ROOTFUL_SOCKET, rootless=False)
+
+    @classmethod
+    def for_user(cls, user: str | None = None) -> PodmanRuntime:
+        """*user*'s rootless Podman; the invoking user's when *user* is None."""
+        if user is None:
+            uid = os.geteuid()
+            runtime_dir = os.environ.get("XDG_RUNTIME_DIR", f"/run/user/{uid}")
+            return cls(f"{runtime_dir}/podman/podman.sock", rootless=True)
+        run_as = RunAs(user)
+        return cls(rootless_socket(run_as.uid), rootless=True, run_as=run_as)
+
+    @classmethod
+    def default(cls) -> PodmanRuntime:
+        """Rootful for root, rootless for anyone else."""
+        return cls.rootful() if os.geteuid() == 0 else cls.for_user()
+
+    # -- connection -------------------------------------------------------------------
+    @property
+    def start_hint(self) -> str:
+        if self.run_as is not None:
+            user = self.run_as.user
+            return (
+                f"Start it as {user}: `runuser -u {user} -- env XDG_RUNTIME_DIR={self.run_as.runtime_dir} "
+                f"podman system service --time=0 unix://{self.socket} &` "
+                f"(or `sudo scripts/provision-engines.sh --rootless-user {user}`)."
+            )
+        return (
+            f"Start it: `podman system service --time=0 unix://{self.socket} &` "
+            f"(`mkdir -p {Path(self.socket).parent}` first), or `systemctl "
+            f"{'--user ' if self.rootless else ''}start podman.socket`."
+        )
+
+    def _unavailable(self, e: BaseException) -> EngineUnavailable:
+        reason = str(e).split("(Caused by")[0].strip() or type(e).__name__
+        if not Path(self.socket).exists():
+            reason = "the socket does not exist"
+        return EngineUnavailable(self.label, self.socket, reason, self.start_hint)
+
+    @property
+    def client(self) -> podman.PodmanClient:
+        """The podman-py client, created on first use."""
+        if self._client is None:
+            self._client = podman.PodmanClient(base_url=f"unix://{self.socket}", timeout=120)
+        return self._client
+
+    def ping(self) -> None:
+        try:
+            ok = self.client.ping()
+        except _CONNECTION_ERRORS as e:
+            raise self._unavailable(e) from e
+        if not ok:
+            raise self._unavailable(RuntimeError("ping failed"))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def info(self) -> EngineInfo:
+        try:
+            info: dict[str, Any] = self.client.info()
+            version: dict[str, Any] = self.client.version()
+        except _CONNECTION_ERRORS as e:
+            raise self._unavailable(e) from e
+        host = info.get("host", {})
+        dist = host.get("distribution", {})
+        return EngineInfo(
+            engine="podman",
+            version=str(version.get("Version", "")),
+            api_version=str(version.get("ApiVersion", "")),
+            os=f"{dist.get('distribution', '')} {dist.get('version', '')}".strip(),
+            kernel=str(host.get("kernel", "")),
+            storage_driver=str(info.get("store", {}).get("graphDriverName", "")),
+            cgroup_version=str(host.get("cgroupVersion", "")),
+            oci_runtime=str(host.get("ociRuntime", {}).get("name", "")),
+            rootless=bool(host.get("security", {}).get("rootless", self.rootless)),
+        )
+
+    def cli(self, *args: str, input_bytes: bytes | None = None, timeout: float | None = 600) -> CommandResult:
+        """Run ``podman ARGS`` as the engine's user (argv list, never a shell)."""
+        return run(["podman", *args], run_as=self.run_as, input_bytes=input_bytes, timeout=timeout)
+
+    # -- project objects ----------------------------------------------------------------
+    @staticmethod
+    def _container_info(c: Container) -> ContainerInfo:
+        attrs: dict[str, Any] = c.attrs
+        state = attrs.get("State", {})
+        if isinstance(state, str):  # list() gives the short form
+            state = {"Status": state}
+        health = (state.get("Health") or state.get("Healthcheck") or {}).get("Status") or None
+        labels = attrs.get("Labels") or attrs.get("Config", {}).get("Labels") or {}
+        image = attrs.get("Image") or attrs.get("ImageName") or attrs.get("Config", {}).get("Image", "")
+        names = attrs.get("Names")
+        name = names[0] if isinstance(names, list) and names else attrs.get("Name", c.name or "")
+        return ContainerInfo(
+            id=c.id or "",
+            name=str(name).lstrip("/"),
+            image=str(image),
+            status=str(state.get("Status", "")),
+            health=health,
+            service=labels.get(SERVICE_LABEL),
+            labels=labels,
+        )
+
+    def project_containers(self, project: str) -> list[ContainerInfo]:
+        found = self.client.containers.list(all=True, filters={"label": [f"{PROJECT_LABEL}={project}"]})
+        # list() returns summaries without health: inspect each for the full state.
+        return [self._container_info(self.client.containers.get(c.id)) for c in found]
+
+    def project_volumes(self, project: str) -> list[VolumeInfo]:
+        found = self.client.volumes.list(filters={"label": [f"{PROJECT_LABEL}={project}"]})
+        return [self._volume_info(v.attrs) for v in found]
+
+    def project_networks(self, project: str) -> list[NetworkInfo]:
+        found = self.client.networks.list(filters={"label": [f"{PROJECT_LABEL}={project}"]})
+        return [
+            NetworkInfo(
+                id=n.id or "",
+                name=n.attrs.get("name", n.name or ""),
+                driver=n.attrs.get("driver", ""),
+                subnets=tuple(s["subnet"] for s in n.attrs.get("subnets") or [] if "subnet" in s),
+                labels=n.attrs.get("labels") or {},
+            )
+            for n in found
+        ]
+
+    # -- volumes ----------------------------------------------------------------------------
+    @staticmethod
+    def _volume_info(attrs: Mapping[str, Any]) -> VolumeInfo:
+        return VolumeInfo(
+            name=attrs["Name"],
+            driver=attrs.get("Driver", ""),
+            mountpoint=attrs.get("Mountpoint", ""),
+            labels=attrs.get("Labels") or {},
+        )
+
+    def volume(self, name: str) -> VolumeInfo | None:
+        try:
+            return self._volume_info(self.client.volumes.get(name).attrs)
+        except podman.errors.NotFound:
+            return None
+
+    def volume_create(self, name: str, labels: Mapping[str, str] | None = None) -> VolumeInfo:
+        if self.volume(name) is not None:
+            raise EngineError(self.label, f"create volume {name}", "a volume of that name already exists")
+        v = self.client.volumes.create(name=name, labels=dict(labels or {}))
+        return self._volume_info(v.attrs)
+
+    def volume_remove(self, name: str, *, force: bool = False) -> None:
+        try:
+            self.client.volumes.remove(name, force=force)
+        except podman.errors.NotFound:
+            pass
+        except podman.errors.APIError as e:
+            raise EngineError(self.label, f"remove volume {name}", str(e)) from e
+
+    def volume_export(self, name: str) -> Iterator[bytes]:
+        if self.volume(name) is None:
+            raise EngineError(self.label, f"export volume {name}", "no such volume")
+        with _StreamingCli(["podman", "volume", "export", name], self.run_as, direction="out") as cli:
+            while chunk := os.read(cli.fd, _CHUNK):
+                yield chunk
+
+    def volume_import(self, name: str, tar_stream: Iterable[bytes]) -> None:
+        if self.volume(name) is None:
+            raise EngineError(self.label, f"import into volume {name}", "no such volume")
+        with _StreamingCli(["podman", "volume", "import", name, "-"], self.run_as, direction="in") as cli:
+            try:
+                for chunk in tar_stream:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(cli.fd, view):]
+            except BrokenPipeError:
+                pass  # podman exited early: its exit code and stderr say why
+
+    # -- images ------------------------------------------------------------------------------
+    def image(self, ref: str) -> ImageInfo | None:
+        try:
+            img = self.client.images.get(ref)
+        except podman.errors.ImageNotFound:
+            return None
+        except podman.errors.NotFound:
+            return None
+        return ImageInfo(id=img.id or "", tags=tuple(img.tags))
+
+    def image_build(self, context: Path, tag: str, dockerfile: str | None = None) -> ImageInfo:
+        try:
+            img, _logs = self.client.images.build(
+                path=str(context), tag=tag, dockerfile=dockerfile or "Dockerfile", pull=False, rm=True
+            )
+        except podman.errors.BuildError as e:
+            raise EngineError(self.label, f"build {tag}", str(e)) from e
+        return ImageInfo(id=img.id or "", tags=tuple(img.tags))
+
+    def image_import(self, rootfs_tar: Path, tag: str, changes: Sequence[str] = ()) -> ImageInfo:
+        args = ["import"]
+        for change in changes:
+            args += ["--change", change]
+        self.cli(*args, str(rootfs_tar), tag).check()
+        info = self.image(tag)
+        if info is None:
+            raise EngineError(self.label, f"import {tag}", "image not present after import")
+        return info
+
+    def image_remove(self, ref: str) -> None:
+        try:
+            self.client.images.remove(ref, force=True)
+        except (podman.errors.ImageNotFound, podman.errors.NotFound):
+            pass
+
+    # -- containers ------------------------------------------------------------------------------
+    def _container(self, name: str) -> Container:
+        try:
+            return self.client.containers.get(name)
+        except podman.errors.NotFound as e:
+            raise EngineError(self.label, f"find container {name}", "no such container") from e
+
+    def exec(self, container: str, argv: Sequence[str], *, user: str | None = None) -> CommandResult:
+        rc, output = self._container(container).exec_run(list(argv), user=user, demux=True)
+        out, err = output if isinstance(output, tuple) else (output, b"")
+        return CommandResult(tuple(argv), int(rc if rc is not None else -1),
+                             (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace"))
+
+    def run(
+        self,
+        image: str,
+        argv: Sequence[str],
+        *,
+        mounts: Sequence[Mount] = (),
+        user: str | None = None,
+    ) -> CommandResult:
+        args = ["run", "--rm", "--pull=never", "--label", f"{HELPER_LABEL}=run"]
+        for m in mounts:
+            args += ["-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}"]
+        if user:
+            args += ["--user", user]
+        # The CLI rather than the API: it reports the OCI runtime's own error
+        # (crun's cgroup complaint, setrlimit failures) on stderr verbatim,
+        # which is exactly what the prerequisite checks need to show.
+        return self.cli(*args, image, *argv, timeout=300)
+
+    def stop(self, container: str, timeout: int = 10) -> None:
+        c = self._container(container)
+        if c.status == "running":
+            c.stop(timeout=timeout)
+
+    def start(self, container: str) -> None:
+        c = self._container(container)
+        if c.status != "running":
+            c.start()
+
+    def remove_container(self, container: str) -> None:
+        try:
+            self.client.containers.remove(container, force=True)
+        except podman.errors.NotFound:
+            pass
+
+
+class _StreamingCli:
+    """A podman CLI process whose stdin or stdout is a pipe we stream through.
+
+    The pipe is created here and, when the command runs as another user,
+    handed to that user with fchown: ``podman volume export`` reopens
+    ``/dev/stdout`` by path, which fails on a pipe owned by root.  stderr is
+    drained on a thread so a chatty podman cannot block; a non-zero exit
+    raises :class:`CommandError` with it when the block ends.
+    """
+
+    def __init__(self, argv: Sequence[str], run_as: RunAs | None, *, direction: str) -> None:
+        self.argv = run_as.wrap(argv) if run_as else list(argv)
+        self.run_as = run_as
+        self.direction = direction
+        self.fd = -1
+        self._stderr: list[bytes] = []
+
+    def __enter__(self) -> _StreamingCli:
+        r, w = os.pipe()
+        if self.run_as is not None and os.geteuid() != self.run_as.uid:
+            for fd in (r, w):
+                os.fchown(fd, self.run_as.uid, -1)
+        child_end, self.fd = (r, w) if self.direction == "in" else (w, r)
+        try:
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdin=child_end if self.direction == "in" else subprocess.DEVNULL,
+                stdout=child_end if self.direction == "out" else subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        except FileNotFoundError as e:
+            os.close(r)
+            os.close(w)
+            raise ToolMissing(self.argv[0], "install podman (apt-get install podman)") from e
+        os.close(child_end)
+        stderr = self._proc.stderr
+        self._drain = threading.Thread(target=lambda: self._stderr.append(stderr.read() if stderr else b""))
+        self._drain.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+        rc = self._proc.wait()
+        self._drain.join()
+        if rc != 0 and exc[0] is None:
+            raise CommandError(self.argv, rc, b"".join(self._stderr).decode("utf-8", "replace"))
