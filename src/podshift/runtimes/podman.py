@@ -168,16 +168,16 @@ class PodmanRuntime(Runtime):
         )
 
     def project_containers(self, project: str) -> list[ContainerInfo]:
-        found = self.client.containers.list(all=True, filters={"label": [f"{PROJECT_LABEL}={project}"]})
+        found = self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
         # list() returns summaries without health: inspect each for the full state.
         return [self._container_info(self.client.containers.get(c.id)) for c in found]
 
     def project_volumes(self, project: str) -> list[VolumeInfo]:
-        found = self.client.volumes.list(filters={"label": [f"{PROJECT_LABEL}={project}"]})
+        found = self.client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
         return [self._volume_info(v.attrs) for v in found]
 
     def project_networks(self, project: str) -> list[NetworkInfo]:
-        found = self.client.networks.list(filters={"label": [f"{PROJECT_LABEL}={project}"]})
+        found = self.client.networks.list(filters={"label": f"{PROJECT_LABEL}={project}"})
         return [
             NetworkInfo(
                 id=n.id or "",

@@ -19,6 +19,7 @@ done
 [ -n "$busybox" ] || { echo "build-base: busybox-static is required (apt-get install busybox-static)" >&2; exit 1; }
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
+chmod 0755 "$root"  # mktemp -d makes it 0700: non-root users in the container could not traverse /
 mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/root"
 chmod 1777 "$root/tmp"
 cp "$busybox" "$root/bin/busybox"
