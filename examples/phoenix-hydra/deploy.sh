@@ -9,7 +9,9 @@ mkdir -p "$PHOENIX_DATA_DIR"
 ./compose/base/build-base.sh "$engine"
 case "$engine" in
 docker)
-    if docker compose version >/dev/null 2>&1; then set -- docker compose
+    # DOCKER_COMPOSE: path to a Compose v2 binary, when neither of the usual names is one.
+    if [ -n "${DOCKER_COMPOSE:-}" ]; then set -- "$DOCKER_COMPOSE"
+    elif docker compose version >/dev/null 2>&1; then set -- docker compose
     elif docker-compose version --short 2>/dev/null | grep -q '^2'; then set -- docker-compose
     else echo "deploy: Docker Compose v2 not found (docker compose / docker-compose v2)" >&2; exit 1
     fi

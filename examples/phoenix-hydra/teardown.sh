@@ -14,7 +14,10 @@ for arg in "$@"; do
 done
 export PHOENIX_DATA_DIR="${PHOENIX_DATA_DIR:-$HOME/.local/share/phoenix-hydra}"
 if [ "$engine" = docker ]; then
-    if docker compose version >/dev/null 2>&1; then set -- docker compose; else set -- docker-compose; fi
+    if [ -n "${DOCKER_COMPOSE:-}" ]; then set -- "$DOCKER_COMPOSE"
+    elif docker compose version >/dev/null 2>&1; then set -- docker compose
+    else set -- docker-compose
+    fi
     "$@" down --remove-orphans $volumes
 else
     podman-compose down $volumes

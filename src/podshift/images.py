@@ -41,9 +41,7 @@ def find_static_busybox() -> Path:
 def busybox_rootfs_tar(dest: Path) -> Path:
     """Write a minimal root filesystem tarball (busybox + applet symlinks) to *dest*."""
     busybox = find_static_busybox()
-    applets = subprocess.run(
-        [str(busybox), "--list"], capture_output=True, text=True, check=True
-    ).stdout.split()
+    applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
     with tarfile.open(dest, "w") as tar:
         for d, mode in (("bin", 0o755), ("tmp", 0o1777), ("etc", 0o755), ("volume", 0o755)):
             info = tarfile.TarInfo(d)

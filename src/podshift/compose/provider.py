@@ -75,7 +75,7 @@ class ComposeProvider(abc.ABC):
         """The project's containers as the engine sees them."""
         return self.runtime.project_containers(self.project.name)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
         """Release anything the provider created for itself."""
 
 
@@ -122,13 +122,25 @@ class PodmanComposeProvider(ComposeProvider):
         return str(Path(self._wrapper_dir) / "podman")
 
     def base_argv(self) -> list[str]:
-        argv = [*podman_compose_argv(), "--podman-path", self._podman_path(), "--in-pod", "false",
-                "-p", self.project.name]
+        argv = [
+            *podman_compose_argv(),
+            "--podman-path",
+            self._podman_path(),
+            "--in-pod",
+            "false",
+            "-p",
+            self.project.name,
+        ]
         for f in self.project.compose_files:
             argv += ["-f", str(f)]
         return argv
 
     def up(self, *, timeout: float = 180) -> None:
+        # podman-compose only builds images that are missing; build explicitly
+        # (layer cache makes it cheap) so a changed Dockerfile is picked up, as
+        # Docker Compose's --build does.
+        if any(s.build_context for s in self.project.services.values()):
+            self._run("build", timeout=timeout + 600)
         self._run("up", "-d", "--no-start", timeout=timeout + 600)
         deadline = time.monotonic() + timeout
         for name in self.project.start_order():
@@ -154,8 +166,11 @@ class PodmanComposeProvider(ComposeProvider):
                 return
             if time.monotonic() > deadline:
                 states = ", ".join(f"{c.name}={c.status}/{c.health or '-'}" for c in containers) or "no containers"
-                raise EngineError(self.runtime.label, f"start {self.project.name}",
-                                  f"service {service} did not reach {condition} in time ({states})")
+                raise EngineError(
+                    self.runtime.label,
+                    f"start {self.project.name}",
+                    f"service {service} did not reach {condition} in time ({states})",
+                )
             time.sleep(0.5)
 
     def _meets(self, c: ContainerInfo, condition: str) -> bool:

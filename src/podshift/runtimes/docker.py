@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -81,9 +82,13 @@ class DockerRuntime(Runtime):
         return EngineUnavailable("docker", self.socket, reason, START_HINT)
 
     def ping(self) -> None:
+        reason = self.probe_socket()
+        if reason is not None:
+            raise EngineUnavailable(self.label, self.socket, reason, START_HINT)
         try:
             self.client.ping()
         except _CONNECTION_ERRORS as e:
+            self.close()
             raise self._unavailable(e) from e
 
     def close(self) -> None:
@@ -227,10 +232,8 @@ class DockerRuntime(Runtime):
         return info
 
     def image_remove(self, ref: str) -> None:
-        try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
             self.client.images.remove(ref, force=True)
-        except docker.errors.ImageNotFound:
-            pass
 
     # -- containers ------------------------------------------------------------------------
     def _container(self, name: str) -> Container:
@@ -241,8 +244,9 @@ class DockerRuntime(Runtime):
 
     def exec(self, container: str, argv: Sequence[str], *, user: str | None = None) -> CommandResult:
         rc, (out, err) = self._container(container).exec_run(list(argv), user=user or "", demux=True)
-        return CommandResult(tuple(argv), int(rc), (out or b"").decode("utf-8", "replace"),
-                             (err or b"").decode("utf-8", "replace"))
+        return CommandResult(
+            tuple(argv), int(rc), (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
+        )
 
     def run(
         self,
@@ -253,8 +257,9 @@ class DockerRuntime(Runtime):
         user: str | None = None,
     ) -> CommandResult:
         volumes = {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in mounts}
-        c = self.client.containers.create(image, list(argv), volumes=volumes, user=user or "",
-                                          labels={HELPER_LABEL: "run"})
+        c = self.client.containers.create(
+            image, list(argv), volumes=volumes, user=user or "", labels={HELPER_LABEL: "run"}
+        )
         try:
             c.start()
             status = c.wait(timeout=300)
@@ -275,10 +280,8 @@ class DockerRuntime(Runtime):
             c.start()
 
     def remove_container(self, container: str) -> None:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             self.client.containers.get(container).remove(force=True)
-        except docker.errors.NotFound:
-            pass
 
 
 class _IterStream:

@@ -12,6 +12,7 @@ user's namespace.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -109,22 +110,27 @@ class PodmanRuntime(Runtime):
         return self._client
 
     def ping(self) -> None:
+        reason = self.probe_socket()
+        if reason is not None:
+            raise EngineUnavailable(self.label, self.socket, reason, self.start_hint)
         try:
             ok = self.client.ping()
         except _CONNECTION_ERRORS as e:
+            self.close()
             raise self._unavailable(e) from e
         if not ok:
+            self.close()
             raise self._unavailable(RuntimeError("ping failed"))
 
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
+            self._client.close()  # type: ignore[no-untyped-call]  # podman-py leaves these untyped
             self._client = None
 
     def info(self) -> EngineInfo:
         try:
-            info: dict[str, Any] = self.client.info()
-            version: dict[str, Any] = self.client.version()
+            info: dict[str, Any] = self.client.info()  # type: ignore[no-untyped-call]
+            version: dict[str, Any] = self.client.version()  # type: ignore[no-untyped-call]
         except _CONNECTION_ERRORS as e:
             raise self._unavailable(e) from e
         host = info.get("host", {})
@@ -234,7 +240,7 @@ class PodmanRuntime(Runtime):
                 for chunk in tar_stream:
                     view = memoryview(chunk)
                     while view:
-                        view = view[os.write(cli.fd, view):]
+                        view = view[os.write(cli.fd, view) :]
             except BrokenPipeError:
                 pass  # podman exited early: its exit code and stderr say why
 
@@ -268,10 +274,8 @@ class PodmanRuntime(Runtime):
         return info
 
     def image_remove(self, ref: str) -> None:
-        try:
+        with contextlib.suppress(podman.errors.ImageNotFound, podman.errors.NotFound):
             self.client.images.remove(ref, force=True)
-        except (podman.errors.ImageNotFound, podman.errors.NotFound):
-            pass
 
     # -- containers ------------------------------------------------------------------------------
     def _container(self, name: str) -> Container:
@@ -283,8 +287,12 @@ class PodmanRuntime(Runtime):
     def exec(self, container: str, argv: Sequence[str], *, user: str | None = None) -> CommandResult:
         rc, output = self._container(container).exec_run(list(argv), user=user, demux=True)
         out, err = output if isinstance(output, tuple) else (output, b"")
-        return CommandResult(tuple(argv), int(rc if rc is not None else -1),
-                             (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace"))
+        return CommandResult(
+            tuple(argv),
+            int(rc if rc is not None else -1),
+            (out or b"").decode("utf-8", "replace"),
+            (err or b"").decode("utf-8", "replace"),
+        )
 
     def run(
         self,
@@ -315,10 +323,8 @@ class PodmanRuntime(Runtime):
             c.start()
 
     def remove_container(self, container: str) -> None:
-        try:
+        with contextlib.suppress(podman.errors.NotFound):
             self.client.containers.remove(container, force=True)
-        except podman.errors.NotFound:
-            pass
 
 
 class _StreamingCli:
@@ -365,5 +371,7 @@ class _StreamingCli:
         os.close(self.fd)
         rc = self._proc.wait()
         self._drain.join()
+        if self._proc.stderr is not None:
+            self._proc.stderr.close()
         if rc != 0 and exc[0] is None:
             raise CommandError(self.argv, rc, b"".join(self._stderr).decode("utf-8", "replace"))

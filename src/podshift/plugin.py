@@ -1,0 +1,129 @@
+"""The podshift pytest plugin: options, markers, the target project and engine fixtures.
+
+Registered through the ``pytest11`` entry point, so a third party's own check
+directory gets the same markers, options and fixtures without importing
+podshift.  Nothing here touches an engine until a fixture asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from podshift import markers
+from podshift.compose.model import ComposeProject, load_project
+from podshift.engines import engines_required, make_runtime
+from podshift.errors import EngineUnavailable, PodshiftError
+from podshift.runtimes import DockerRuntime, PodmanRuntime, Runtime
+
+PROJECT_DIR_ENV = "PODSHIFT_PROJECT_DIR"
+DEFAULT_PROJECT_DIR = "examples/phoenix-hydra"
+
+_project_key = pytest.StashKey[ComposeProject]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("podshift", "podshift (Docker Compose to Podman migration)")
+    group.addoption(
+        "--project-dir",
+        dest="podshift_project_dir",
+        metavar="DIR",
+        default=None,
+        help=f"the Compose project to check (env {PROJECT_DIR_ENV}, ini podshift_project_dir; "
+        f"default {DEFAULT_PROJECT_DIR})",
+    )
+    parser.addini("podshift_project_dir", "the Compose project to check", default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    markers.register(config)
+
+
+def project_dir(config: pytest.Config) -> Path:
+    """Where the target project is: option, then env, then ini, then the bundled example."""
+    chosen = (
+        config.getoption("podshift_project_dir")
+        or os.environ.get(PROJECT_DIR_ENV)
+        or config.getini("podshift_project_dir")
+    )
+    if chosen:
+        path = Path(str(chosen)).expanduser()
+        return path if path.is_absolute() else Path.cwd() / path
+    return config.rootpath / DEFAULT_PROJECT_DIR
+
+
+def require_project(config: pytest.Config) -> ComposeProject:
+    """Load the target project once per process, or stop the session with a usage error.
+
+    Called from a checks directory's ``pytest_configure``: a missing directory,
+    a directory without a compose file or a compose file the Compose tool
+    rejects ends the run with pytest's usage-error exit code (4) and one line.
+    """
+    project = config.stash.get(_project_key, None)
+    if project is None:
+        try:
+            project = load_project(project_dir(config))
+        except PodshiftError as e:
+            raise pytest.UsageError(f"podshift: {e}") from None
+        config.stash[_project_key] = project
+    return project
+
+
+# -- fixtures -------------------------------------------------------------------------
+@pytest.fixture(scope="session", name="project_dir")
+def project_dir_fixture(compose_project: ComposeProject) -> Path:
+    """The target project's resolved directory."""
+    return compose_project.project_dir
+
+
+@pytest.fixture(scope="session")
+def compose_project(pytestconfig: pytest.Config) -> ComposeProject:
+    """The target project, normalized by ``docker compose config``."""
+    try:
+        return require_project(pytestconfig)
+    except pytest.UsageError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+def _connect(kind: str) -> Iterator[Runtime]:
+    """Connect once; a missing engine skips, or fails under PODSHIFT_REQUIRE_ENGINES=1."""
+    try:
+        runtime = make_runtime(kind)
+        runtime.ping()
+    except (EngineUnavailable, LookupError) as e:
+        if engines_required():
+            pytest.fail(f"{kind} is required (PODSHIFT_REQUIRE_ENGINES=1) but unavailable: {e}", pytrace=False)
+        pytest.skip(f"{kind} unavailable: {e}")
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@pytest.fixture(scope="session")
+def docker_runtime() -> Iterator[DockerRuntime]:
+    """The Docker engine, connected once per session (per xdist worker)."""
+    yield from cast(Iterator[DockerRuntime], _connect("docker"))
+
+
+@pytest.fixture(scope="session")
+def podman_runtime() -> Iterator[PodmanRuntime]:
+    """The invoking user's Podman: rootful for root, rootless otherwise."""
+    yield from cast(Iterator[PodmanRuntime], _connect("podman"))
+
+
+@pytest.fixture(scope="session")
+def rootless_podman_runtime() -> Iterator[PodmanRuntime]:
+    """A rootless Podman: the invoking user's, or (as root) $PODSHIFT_ROOTLESS_USER's."""
+    yield from cast(Iterator[PodmanRuntime], _connect("podman-rootless"))
+
+
+@pytest.fixture(params=["docker", "podman"])
+def runtime(request: pytest.FixtureRequest) -> Runtime:
+    """Each engine in turn."""
+    value: Runtime = request.getfixturevalue(f"{request.param}_runtime")
+    return value

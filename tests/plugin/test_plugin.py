@@ -1,0 +1,119 @@
+"""The plugin skeleton, driven through pytester in a subprocess-free, in-process pytest."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHECKS_CONFTEST = (Path(__file__).resolve().parents[2] / "checks" / "conftest.py").read_text()
+
+
+@pytest.fixture
+def checks_tree(pytester: pytest.Pytester, example_dir: Path) -> pytest.Pytester:
+    """A checks directory laid out like podshift's own, with one check that uses the fixtures."""
+    pytester.makepyfile(
+        conftest=CHECKS_CONFTEST,
+        test_sample='''
+import pytest
+
+@pytest.mark.prerequisites
+@pytest.mark.category("compose")
+@pytest.mark.severity("warning")
+@pytest.mark.remediation("qualify-images")
+def test_project_loaded(compose_project, project_dir):
+    """The project loads."""
+    assert compose_project.project_dir == project_dir
+    assert "api" in compose_project.services
+''',
+    )
+    shutil.copytree(example_dir, pytester.path / "examples" / "phoenix-hydra")
+    return pytester
+
+
+def test_markers_are_registered_for_strict_markers(checks_tree: pytest.Pytester) -> None:
+    result = checks_tree.runpytest("--strict-markers", "-m", "prerequisites")
+    result.assert_outcomes(passed=1)
+
+
+def test_markers_are_listed(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["*@pytest.mark.category(name)*system, docker, podman*"])
+
+
+def test_default_project_is_the_bundled_example(checks_tree: pytest.Pytester) -> None:
+    checks_tree.runpytest().assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing", "no such directory"),
+        (lambda p: (p / "empty").mkdir() or p / "empty", "no compose file"),
+        (
+            lambda p: (p / "bad").mkdir() or ((p / "bad" / "compose.yaml").write_text("services: [") and p / "bad"),
+            "invalid compose file",
+        ),
+    ],
+    ids=["missing", "no-compose-file", "invalid-compose"],
+)
+def test_bad_project_dir_is_a_one_line_usage_error(checks_tree: pytest.Pytester, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    target = make(checks_tree.path)
+    result = checks_tree.runpytest_subprocess("--project-dir", str(target))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"ERROR: podshift: project {target}: {message}")
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_project_dir_from_environment(checks_tree: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODSHIFT_PROJECT_DIR", str(checks_tree.path / "nowhere"))
+    result = checks_tree.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*nowhere: no such directory*"])
+
+
+def test_project_dir_from_ini(checks_tree: pytest.Pytester) -> None:
+    checks_tree.makeini("[pytest]\npodshift_project_dir = elsewhere\n")
+    result = checks_tree.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*elsewhere: no such directory*"])
+
+
+def test_bad_marker_argument_is_reported(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import pytest
+from podshift.markers import check_meta
+
+@pytest.fixture
+def meta(request):
+    return check_meta(request.node)
+
+@pytest.mark.category("kitchen")
+def test_x(meta):
+    pass
+"""
+    )
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*category needs a name (one of: system*got 'kitchen'*"])
+
+
+def test_cli_bad_project_dir_exits_2_with_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "podshift.cli", "validate", "--project-dir", str(tmp_path / "gone")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"podshift: error: project {tmp_path / 'gone'}: no such directory"]
+
+
+def test_cli_usage_error_exits_2() -> None:
+    proc = subprocess.run([sys.executable, "-m", "podshift.cli", "frobnicate"], capture_output=True, check=False)
+    assert proc.returncode == 2
