@@ -1,12 +1,141 @@
-"""The checks' session: the target project must load before any check runs."""
+"""The checks' session: the target project, the engines as they are, thresholds.
+
+Unlike the test-suite fixtures, these never fail a check because an engine
+is down: the check that asks "does the daemon answer?" says so, and the
+checks that need the daemon are skipped, naming it.
+"""
 
 from __future__ import annotations
 
+import os
+import pwd
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import pytest
 
+from podshift.commands import CommandResult
+from podshift.compose.model import ComposeProject
+from podshift.engines import ROOTLESS_USER_ENV
+from podshift.errors import EngineUnavailable, PodshiftError
+from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.plugin import require_project
+from podshift.probes import podman_cli
+from podshift.runtimes import DockerRuntime, PodmanRuntime
+
+THRESHOLDS = {
+    "podshift_min_docker_version": ("20.10", "oldest Docker engine podshift migrates from"),
+    "podshift_min_podman_version": ("3.0", "oldest Podman podshift migrates to"),
+    "podshift_min_memory_mb": ("1024", "memory below this is a warning"),
+    "podshift_backup_space_factor": ("2.0", "free space needed where the backup goes, x (config + volume data)"),
+    "podshift_min_subids": ("65536", "sub-uid/gid range size needed for rootless Podman"),
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    for name, (default, help_text) in THRESHOLDS.items():
+        parser.addini(name, f"{help_text} (default {default})", default=default)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # A bad --project-dir ends the run here with exit 4 and one line.
     require_project(config)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_docker: tuple[int, ...]
+    min_podman: tuple[int, ...]
+    min_memory_mb: int
+    backup_space_factor: float
+    min_subids: int
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """``"20.10.24+dfsg1"`` -> (20, 10, 24)."""
+    parts = []
+    for piece in text.split("+")[0].split("-")[0].split("."):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+@pytest.fixture(scope="session")
+def thresholds(pytestconfig: pytest.Config) -> Thresholds:
+    get = pytestconfig.getini
+    return Thresholds(
+        min_docker=version_tuple(str(get("podshift_min_docker_version"))),
+        min_podman=version_tuple(str(get("podshift_min_podman_version"))),
+        min_memory_mb=int(str(get("podshift_min_memory_mb"))),
+        backup_space_factor=float(str(get("podshift_backup_space_factor"))),
+        min_subids=int(str(get("podshift_min_subids"))),
+    )
+
+
+@pytest.fixture(scope="session")
+def project(compose_project: ComposeProject) -> ComposeProject:
+    """The target Compose project (short name for checks)."""
+    return compose_project
+
+
+@pytest.fixture(scope="session")
+def podman_user() -> str:
+    """Who will run Podman: the invoking user, or (as root) $PODSHIFT_ROOTLESS_USER, else root."""
+    if os.geteuid() != 0:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    return os.environ.get(ROOTLESS_USER_ENV) or "root"
+
+
+@pytest.fixture(scope="session")
+def rootless_user(podman_user: str) -> str:
+    """The rootless Podman user; checks about rootless Podman are skipped for rootful runs."""
+    if podman_user == "root":
+        pytest.skip(f"Podman will run rootful (as root; set {ROOTLESS_USER_ENV} to check a rootless user)")
+    return podman_user
+
+
+@pytest.fixture(scope="session")
+def docker() -> Iterator[DockerRuntime]:
+    """The Docker engine, or a skip naming the check that reports it down."""
+    runtime = DockerRuntime()
+    try:
+        runtime.ping()
+    except EngineUnavailable as e:
+        pytest.skip(f"needs the Docker daemon, which is not reachable ({e.reason}); see 'Docker daemon answers'")
+    yield runtime
+    runtime.close()
+
+
+def podman_runtime_for(user: str) -> PodmanRuntime:
+    """The Podman API of *user*: rootful for root, rootless otherwise (driven as that user when we are root)."""
+    if user == "root":
+        return PodmanRuntime.rootful()
+    return PodmanRuntime.for_user(user if os.geteuid() == 0 else None)
+
+
+@pytest.fixture(scope="session")
+def podman_api(podman_user: str) -> Iterator[PodmanRuntime]:
+    runtime = podman_runtime_for(podman_user)
+    try:
+        runtime.ping()
+    except EngineUnavailable as e:
+        pytest.skip(f"needs the Podman API service, which is not reachable ({e.reason})")
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(scope="session")
+def podman_smoke(podman_user: str) -> CommandResult:
+    """One real container run by the Podman user from a local image (never a pull)."""
+    if podman_cli("--version", user=podman_user).rc != 0:
+        pytest.skip("Podman is not installed; see 'Podman is installed'")
+    if podman_cli("image", "exists", HELPER_IMAGE, user=podman_user).rc != 0:
+        api = podman_runtime_for(podman_user)
+        try:
+            ensure_helper_image(api)
+        except PodshiftError as e:
+            pytest.skip(f"could not import podshift's local helper image: {e}")
+        finally:
+            api.close()
+    return podman_cli("run", "--rm", "--pull=never", "--network=none", HELPER_IMAGE, "true", user=podman_user)

@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
-from podshift import markers
+from podshift import markers, outcomes
 from podshift.compose.model import ComposeProject, load_project
 from podshift.engines import engines_required, make_runtime
 from podshift.errors import EngineUnavailable, PodshiftError
+from podshift.readiness import TEXT_REPORT, ReadinessReporter, evidence_recorder
 from podshift.runtimes import DockerRuntime, PodmanRuntime, Runtime
 
 PROJECT_DIR_ENV = "PODSHIFT_PROJECT_DIR"
@@ -37,10 +38,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"default {DEFAULT_PROJECT_DIR})",
     )
     parser.addini("podshift_project_dir", "the Compose project to check", default=None)
+    group.addoption(
+        "--fail-on-warnings",
+        dest="podshift_fail_on_warnings",
+        action="store_true",
+        help="exit 1 when the verdict is READY WITH WARNINGS (strict CI gates)",
+    )
+    group.addoption(
+        "--export-report", dest="podshift_export_report", action="store_true", help=f"write reports/{TEXT_REPORT}"
+    )
+    group.addoption(
+        "--detailed",
+        dest="podshift_detailed",
+        action="store_true",
+        help="show the evidence of every check, passed ones too",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     markers.register(config)
+    config.pluginmanager.register(outcomes, "podshift-outcomes")
+    config.pluginmanager.register(ReadinessReporter(config), "podshift-readiness")
 
 
 def project_dir(config: pytest.Config) -> Path:
@@ -74,6 +92,12 @@ def require_project(config: pytest.Config) -> ComposeProject:
 
 
 # -- fixtures -------------------------------------------------------------------------
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Any:
+    """``evidence(label, value)``: record what a check saw (shown with --detailed)."""
+    return evidence_recorder(request.node)
+
+
 @pytest.fixture(scope="session", name="project_dir")
 def project_dir_fixture(compose_project: ComposeProject) -> Path:
     """The target project's resolved directory."""

@@ -37,6 +37,7 @@ class VolumeMount:
     target: str
     read_only: bool = False
     selinux: str = ""  # "z" / "Z" when requested
+    create_host_path: bool = False  # a missing bind source is created by the Compose tool
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def _mount(raw: Mapping[str, Any]) -> VolumeMount:
         target=str(raw.get("target", "")),
         read_only=bool(raw.get("read_only", False)),
         selinux=str(bind.get("selinux") or ""),
+        create_host_path=bool(bind.get("create_host_path", False)),
     )
 
 

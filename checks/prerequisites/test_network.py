@@ -1,0 +1,127 @@
+"""network: ports, firewall, subnets and namespaces."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import socket
+
+import pytest
+
+from podshift.commands import RunAs
+from podshift.compose.model import ComposeProject
+from podshift.probes import host_routes, run
+from podshift.runtimes import DockerRuntime
+
+pytestmark = [pytest.mark.prerequisites, pytest.mark.category("network")]
+
+
+def _port_in_use(host_ip: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host_ip or "0.0.0.0", port))  # noqa: S104 - probing the address the project publishes on
+        except OSError as e:
+            return e.errno == errno.EADDRINUSE
+    return False
+
+
+def _project_docker_ports(project: ComposeProject) -> set[int]:
+    """Host ports published by the project's running Docker containers (empty when Docker is down)."""
+    runtime = DockerRuntime()
+    try:
+        if runtime.probe_socket() is not None:
+            return set()
+        ports: set[int] = set()
+        for c in runtime.client.containers.list(filters={"label": f"com.docker.compose.project={project.name}"}):
+            for bindings in (c.attrs["NetworkSettings"].get("Ports") or {}).values():
+                ports |= {int(b["HostPort"]) for b in bindings or []}
+        return ports
+    finally:
+        runtime.close()
+
+
+@pytest.mark.severity("critical")
+def test_published_ports_are_free(project: ComposeProject, evidence) -> None:
+    """Every port the project publishes is free, or held by this project's own Docker containers."""
+    ours = _project_docker_ports(project)
+    taken = []
+    for service, p in project.published_ports:
+        assert p.published is not None
+        if _port_in_use(p.host_ip, p.published):
+            evidence(f"{service}:{p.published}", "this project's Docker container" if p.published in ours else "taken")
+            if p.published not in ours:
+                taken.append(f"{p.host_ip or '*'}:{p.published} ({service})")
+    assert not taken, (
+        f"ports the project publishes are held by another process: {', '.join(taken)} — "
+        "stop it (`ss -ltnp` names it) or remap the port"
+    )
+
+
+@pytest.mark.severity("warning")
+def test_ports_will_be_released_by_docker(project: ComposeProject, evidence) -> None:
+    """The project's ports are not held by its Docker containers (else they must stop first)."""
+    ours = _project_docker_ports(project)
+    held = sorted(p.published for _, p in project.published_ports if p.published in ours)
+    evidence("held by Docker", held or "none")
+    assert not held, (
+        f"ports {', '.join(map(str, held))} are held by this project's Docker containers: "
+        "they are stopped before Podman starts the project (podshift migrate does this)"
+    )
+
+
+@pytest.mark.severity("warning")
+def test_docker_forward_policy_lets_podman_route(podman_user: str, evidence) -> None:
+    """Docker's iptables FORWARD policy does not drop rootful Podman's traffic."""
+    if podman_user != "root":
+        pytest.skip("rootless Podman does not route through the host's FORWARD chain")
+    if os.geteuid() != 0:
+        pytest.skip("reading iptables needs root")
+    result = run(["iptables", "-S", "FORWARD"])
+    if not result.succeeded:
+        pytest.skip(f"iptables not readable: {result.stderr.strip()}")
+    policy = next((ln.split()[-1] for ln in result.stdout.splitlines() if ln.startswith("-P FORWARD")), "ACCEPT")
+    evidence("FORWARD policy", policy)
+    assert policy != "DROP", (
+        "Docker set the FORWARD policy to DROP: rootful Podman containers cannot reach outside networks while "
+        "Docker runs; after migrating, stop Docker or add `iptables -I FORWARD -i podman+ -j ACCEPT`"
+    )
+
+
+@pytest.mark.severity("warning")
+def test_project_subnets_do_not_overlap_host_routes(project: ComposeProject, evidence) -> None:
+    """The project's network subnets do not overlap the host's own routes."""
+    own_bridges = {f"br-{n.id[:12]}" for n in _docker_networks(project)}
+    routes = [(net, dev) for net, dev in host_routes() if dev not in own_bridges]
+    overlaps = []
+    for key, spec in project.networks.items():
+        for cfg in ((spec or {}).get("ipam") or {}).get("config") or []:
+            subnet = ipaddress.ip_network(cfg["subnet"], strict=False)
+            evidence(key, subnet)
+            overlaps += [
+                f"{key} {subnet} overlaps {net} on {dev}"
+                for net, dev in routes
+                if net.version == subnet.version and net.overlaps(subnet)
+            ]  # type: ignore[arg-type]
+    assert not overlaps, "; ".join(overlaps) + " — choose another subnet in the compose file"
+
+
+def _docker_networks(project: ComposeProject) -> list:  # type: ignore[type-arg]
+    runtime = DockerRuntime()
+    try:
+        return [] if runtime.probe_socket() else runtime.project_networks(project.name)
+    finally:
+        runtime.close()
+
+
+@pytest.mark.severity("critical")
+def test_network_namespaces_can_be_created(podman_user: str, evidence) -> None:
+    """Network namespaces can be created (every container gets one)."""
+    if podman_user == "root":
+        argv, run_as = ["unshare", "--net", "true"], None
+    else:
+        argv, run_as = ["unshare", "--user", "--map-root-user", "--net", "true"], RunAs(podman_user)
+    result = run(argv, run_as=run_as if os.geteuid() == 0 and run_as else None)
+    evidence("unshare", result.rc)
+    assert result.succeeded, f"cannot create a network namespace as {podman_user}: {result.stderr.strip()}"

@@ -1,0 +1,105 @@
+"""podman (rootless): what a normal user's Podman needs from this host."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from podshift.compose.model import ComposeProject
+from podshift.images import ensure_helper_image
+from podshift.probes import subid_ranges
+from podshift.runtimes import DockerRuntime, Mount
+
+pytestmark = [pytest.mark.prerequisites, pytest.mark.category("podman")]
+
+SUBUID, SUBGID = Path("/etc/subuid"), Path("/etc/subgid")
+
+
+@pytest.mark.severity("critical")
+@pytest.mark.remediation("subuid-ranges")
+def test_user_has_subordinate_id_ranges(rootless_user: str, thresholds, evidence) -> None:
+    """The rootless user has sub-uid and sub-gid ranges large enough for containers."""
+    for path in (SUBUID, SUBGID):
+        ranges = subid_ranges(rootless_user, path)
+        total = sum(r.count for r in ranges)
+        evidence(str(path), ", ".join(f"{r.start}+{r.count}" for r in ranges) or "none")
+        assert total >= thresholds.min_subids, (
+            f"{rootless_user} has {total} ids in {path} (needs {thresholds.min_subids}): "
+            f"`usermod --add-sub{'uids' if path == SUBUID else 'gids'} <start>-<end> {rootless_user}`, "
+            "then `podman system migrate`"
+        )
+
+
+@pytest.mark.severity("critical")
+def test_newuidmap_and_newgidmap_are_setuid(rootless_user: str, evidence) -> None:
+    """newuidmap and newgidmap are installed with their privilege (setuid or file capabilities)."""
+    for tool in ("newuidmap", "newgidmap"):
+        path = next((Path(d) / tool for d in ("/usr/bin", "/bin", "/usr/sbin") if (Path(d) / tool).exists()), None)
+        assert path is not None, f"{tool} is missing: install the uidmap (Debian) / shadow-utils (RHEL) package"
+        mode = path.stat().st_mode
+        caps = os.getxattr(path, "security.capability") if "security.capability" in os.listxattr(path) else b""
+        evidence(tool, f"{path} mode {stat.filemode(mode)}{' +caps' if caps else ''}")
+        assert mode & stat.S_ISUID or caps, f"{path} is neither setuid nor has capabilities: `chmod u+s {path}`"
+
+
+@pytest.mark.severity("warning")
+def test_volume_file_owners_fit_the_mapped_range(
+    rootless_user: str, docker: DockerRuntime, project: ComposeProject, thresholds, evidence
+) -> None:
+    """Every owner id in the project's volumes maps into the rootless user's namespace."""
+    mapped = min(
+        sum(r.count for r in subid_ranges(rootless_user, SUBUID)),
+        sum(r.count for r in subid_ranges(rootless_user, SUBGID)),
+    )
+    existing = {v.name for v in docker.project_volumes(project.name)}
+    helper = ensure_helper_image(docker)
+    too_big: list[str] = []
+    for volume in sorted(set(project.named_volumes) & existing):
+        out = docker.run(
+            helper,
+            ["sh", "-c", "find /v -exec stat -c '%u %g' {} + | sort -un"],
+            mounts=[Mount(volume, "/v", read_only=True)],
+        )
+        ids = {int(x) for line in out.stdout.split("\n") for x in line.split() if x.isdigit()}
+        evidence(volume, f"max id {max(ids, default=0)}")
+        too_big += [f"{volume}: id {i}" for i in sorted(ids) if i > mapped]
+    assert not too_big, (
+        f"files owned by ids beyond the {mapped} ids mapped for {rootless_user} would be unreadable under "
+        f"rootless Podman ({', '.join(too_big[:5])}): enlarge the user's /etc/subuid and /etc/subgid ranges"
+    )
+
+
+@pytest.mark.severity("critical")
+@pytest.mark.remediation("dev-net-tun")
+def test_tun_device_usable_for_rootless_ports(rootless_user: str, project: ComposeProject, evidence) -> None:
+    """/dev/net/tun is usable by the rootless user (slirp4netns publishes ports through it)."""
+    if not project.published_ports:
+        pytest.skip("the project publishes no ports")
+    tun = Path("/dev/net/tun")
+    assert tun.exists(), "/dev/net/tun does not exist: `modprobe tun`"
+    mode = tun.stat().st_mode
+    evidence("/dev/net/tun", stat.filemode(mode))
+    assert mode & 0o006 == 0o006, (
+        f"/dev/net/tun is {stat.filemode(mode)}: rootless port publishing fails "
+        '(slirp4netns: open("/dev/net/tun"): Permission denied); `chmod 0666 /dev/net/tun` '
+        "and a udev rule to keep it"
+    )
+
+
+@pytest.mark.severity("critical")
+@pytest.mark.remediation("unprivileged-port-start")
+def test_published_ports_are_unprivileged(rootless_user: str, project: ComposeProject, host, evidence) -> None:
+    """Every published port is at or above net.ipv4.ip_unprivileged_port_start."""
+    start = int(host.sysctl("net.ipv4.ip_unprivileged_port_start"))
+    evidence("ip_unprivileged_port_start", start)
+    low = [
+        f"{svc}:{p.published}" for svc, p in project.published_ports if p.published is not None and p.published < start
+    ]
+    assert not low, (
+        f"rootless Podman cannot bind {', '.join(low)} (below ip_unprivileged_port_start={start}): "
+        f"`sysctl -w net.ipv4.ip_unprivileged_port_start={min(int(x.split(':')[1]) for x in low)}` "
+        "in /etc/sysctl.d/, or publish on a higher port"
+    )

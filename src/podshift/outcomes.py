@@ -1,0 +1,160 @@
+"""Check outcomes and the readiness verdict.
+
+Modelled on pytest's ``skipping.py``: a ``wrapper=True``
+``pytest_runtest_makereport`` adjusts outcomes, and everything a report
+needs downstream travels in ``report.user_properties`` — which xdist relays
+from workers, JUnit XML writes as ``<properties>`` and pytest-json-report
+includes.  A failed *warning* check stays ``passed`` for pytest (so
+pytest-html, JUnit and the exit code treat it as not failing) and carries
+podshift's outcome ``warning``; the terminal shows it as ``W``/``WARNING``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
+
+import pytest
+
+from podshift.markers import check_meta
+
+# user_properties keys
+P_TITLE, P_CATEGORY, P_SEVERITY, P_REMEDIATION = "title", "category", "severity", "remediation"
+P_OUTCOME, P_MESSAGE, P_EVIDENCE = "podshift_outcome", "message", "evidence"
+
+
+class Verdict(enum.Enum):
+    READY = "READY"
+    READY_WITH_WARNINGS = "READY WITH WARNINGS"
+    NOT_READY = "NOT READY"
+
+
+@dataclass
+class CheckResult:
+    """One check's result, assembled from its setup/call/teardown reports."""
+
+    nodeid: str
+    title: str = ""
+    category: str = ""
+    severity: str = "critical"
+    remediation: str = ""
+    outcome: str = "passed"  # passed, failed, warning, info, skipped, error
+    message: str = ""
+    evidence: list[str] = field(default_factory=list)
+    duration: float = 0.0
+
+    @property
+    def blocks(self) -> bool:
+        """Whether this result makes the host NOT READY."""
+        return self.outcome in ("failed", "error")
+
+
+def verdict_of(results: Iterable[CheckResult]) -> Verdict:
+    outcomes = {r.outcome for r in results}
+    if outcomes & {"failed", "error"}:
+        return Verdict.NOT_READY
+    if "warning" in outcomes:
+        return Verdict.READY_WITH_WARNINGS
+    return Verdict.READY
+
+
+def title_of(item: pytest.Item) -> str:
+    doc = getattr(getattr(item, "obj", None), "__doc__", None) or ""
+    first = doc.strip().splitlines()[0].strip() if doc.strip() else ""
+    return first or item.name
+
+
+def message_of(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """The check's own words: an assert's message without the rewritten expression."""
+    text = str(excinfo.value)
+    if isinstance(excinfo.value, AssertionError):
+        text = text.split("\nassert ", 1)[0]
+        if text.startswith("assert "):  # an assert without a message
+            text = f"check failed: {text}"
+    return text.strip() or excinfo.typename
+
+
+def properties(report: pytest.TestReport) -> dict[str, str]:
+    """podshift's single-valued properties of a report."""
+    return {str(k): str(v) for k, v in report.user_properties if k != P_EVIDENCE}
+
+
+def evidence_of(report: pytest.TestReport) -> list[str]:
+    return [str(v) for k, v in report.user_properties if k == P_EVIDENCE]
+
+
+def _set(report: pytest.TestReport, item: pytest.Item, key: str, value: str) -> None:
+    for props in (item.user_properties, report.user_properties):
+        props[:] = [(k, v) for k, v in props if k != key]
+        props.append((key, value))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    meta = check_meta(item)
+    if not meta.is_check:
+        return report
+    for key, value in (
+        (P_TITLE, title_of(item)),
+        (P_CATEGORY, meta.category or ""),
+        (P_SEVERITY, meta.severity),
+        (P_REMEDIATION, meta.remediation or ""),
+    ):
+        if key not in dict(report.user_properties):
+            _set(report, item, key, value)
+    if call.when != "call" or call.excinfo is None or report.skipped:
+        return report
+    message = message_of(call.excinfo)
+    _set(report, item, P_MESSAGE, message)
+    if meta.severity in ("warning", "info"):
+        # Not a failure for pytest: the verdict and our columns carry it.
+        _set(report, item, P_OUTCOME, meta.severity)
+        report.outcome = "passed"
+        report.longrepr = None
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    if report.when == "call":
+        outcome = properties(report).get(P_OUTCOME)
+        if outcome == "warning":
+            return "warning", "W", "WARNING"
+        if outcome == "info":
+            return "info", "I", "INFO"
+    return None
+
+
+def record(results: dict[str, CheckResult], report: pytest.TestReport) -> None:
+    """Fold one stage's report into the results (runs where reports arrive: the controller)."""
+    props = properties(report)
+    if P_SEVERITY not in props:
+        return  # not a podshift check
+    r = results.setdefault(report.nodeid, CheckResult(report.nodeid))
+    r.title = props.get(P_TITLE, r.title)
+    r.category = props.get(P_CATEGORY, r.category)
+    r.severity = props.get(P_SEVERITY, r.severity)
+    r.remediation = props.get(P_REMEDIATION, r.remediation)
+    r.evidence = evidence_of(report) or r.evidence
+    r.duration += report.duration
+    if report.failed:
+        r.outcome = "error" if report.when != "call" else "failed"
+        r.message = props.get(P_MESSAGE) or _longrepr_line(report)
+    elif report.skipped and r.outcome == "passed":
+        r.outcome = "skipped"
+        r.message = _longrepr_line(report)
+    elif report.when == "call" and props.get(P_OUTCOME):
+        r.outcome = props[P_OUTCOME]
+        r.message = props.get(P_MESSAGE, "")
+
+
+def _longrepr_line(report: pytest.TestReport) -> str:
+    if isinstance(report.longrepr, tuple):  # skip: (path, lineno, reason)
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message).splitlines()[0]
+    return str(report.longrepr or "").strip().splitlines()[-1:][0] if report.longrepr else ""
