@@ -72,7 +72,8 @@ def test_default_ulimits_can_be_set(podman_smoke: CommandResult, podman_user: st
         if limit is not None and hard > limit:
             too_high.append(f"{name} hard {hard} > host limit {limit}")
     detail = "; ".join(too_high) or (podman_smoke.stderr.strip().splitlines() or ["no error"])[-1]
-    assert not too_high and RLIMIT_SIGNATURE not in podman_smoke.stderr, (
+    settable = not too_high and RLIMIT_SIGNATURE not in podman_smoke.stderr
+    assert settable, (
         f"containers cannot get Podman's default ulimits here ({detail}): set default_ulimits under "
         f"[containers] in containers.conf to at most the hard limits (nofile {hard_limit('nofile')}, "
         f"nproc {hard_limit('nproc')})"

@@ -34,7 +34,8 @@ def test_mandatory_access_control_state(evidence) -> None:
     apparmor = "enabled" if apparmor_file.exists() and apparmor_file.read_text().strip() == "Y" else "disabled"
     evidence("SELinux", selinux)
     evidence("AppArmor", apparmor)
-    assert selinux != "Enforcing" and apparmor != "enabled", (
+    neither_enforces = selinux != "Enforcing" and apparmor != "enabled"
+    assert neither_enforces, (
         f"SELinux {selinux}, AppArmor {apparmor}: Podman applies its own labels/profiles; "
         "bind mounts may need :z/:Z and custom profiles must exist for Podman too"
     )

@@ -36,7 +36,7 @@ def subid_ranges(user: str, path: Path) -> list[SubIdRange]:
         uid = str(pwd.getpwnam(user).pw_uid)
     except KeyError:
         uid = ""
-    ranges = []
+    ranges: list[SubIdRange] = []
     if not path.exists():
         return ranges
     for line in path.read_text().splitlines():
