@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-CHECKS_CONFTEST = (Path(__file__).resolve().parents[2] / "checks" / "conftest.py").read_text()
-
 
 @pytest.fixture
-def checks_tree(pytester: pytest.Pytester, example_dir: Path) -> pytest.Pytester:
-    """A checks directory laid out like podshift's own, with one check that uses the fixtures."""
-    pytester.makepyfile(
-        conftest=CHECKS_CONFTEST,
+def sample_check(checks_tree: pytest.Pytester) -> pytest.Pytester:
+    """One check that uses the project fixtures."""
+    checks_tree.makepyfile(
         test_sample='''
 import pytest
 
@@ -28,14 +24,13 @@ def test_project_loaded(compose_project, project_dir):
     """The project loads."""
     assert compose_project.project_dir == project_dir
     assert "api" in compose_project.services
-''',
+'''
     )
-    shutil.copytree(example_dir, pytester.path / "examples" / "phoenix-hydra")
-    return pytester
+    return checks_tree
 
 
-def test_markers_are_registered_for_strict_markers(checks_tree: pytest.Pytester) -> None:
-    result = checks_tree.runpytest("--strict-markers", "-m", "prerequisites")
+def test_markers_are_registered_for_strict_markers(sample_check: pytest.Pytester) -> None:
+    result = sample_check.runpytest("--strict-markers", "-m", "prerequisites")
     result.assert_outcomes(passed=1)
 
 
@@ -44,8 +39,8 @@ def test_markers_are_listed(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*@pytest.mark.category(name)*system, docker, podman*"])
 
 
-def test_default_project_is_the_bundled_example(checks_tree: pytest.Pytester) -> None:
-    checks_tree.runpytest().assert_outcomes(passed=1)
+def test_default_project_is_the_bundled_example(sample_check: pytest.Pytester) -> None:
+    sample_check.runpytest().assert_outcomes(passed=1)
 
 
 @pytest.mark.parametrize(
@@ -84,23 +79,19 @@ def test_project_dir_from_ini(checks_tree: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*elsewhere: no such directory*"])
 
 
-def test_bad_marker_argument_is_reported(pytester: pytest.Pytester) -> None:
+def test_bad_marker_argument_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
 import pytest
-from podshift.markers import check_meta
-
-@pytest.fixture
-def meta(request):
-    return check_meta(request.node)
 
 @pytest.mark.category("kitchen")
-def test_x(meta):
+def test_x():
     pass
 """
     )
-    result = pytester.runpytest()
-    result.stdout.fnmatch_lines(["*category needs a name (one of: system*got 'kitchen'*"])
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: *test_x: @pytest.mark.category needs a name (one of: system*got 'kitchen'"])
 
 
 def test_cli_bad_project_dir_exits_2_with_one_line(tmp_path: Path) -> None:
