@@ -96,12 +96,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         check_meta(item)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Parse every item's markers up front: a bad one is a usage error before anything runs."""
-    for item in items:
-        check_meta(item)
-
-
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
