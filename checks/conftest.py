@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -128,9 +129,11 @@ def podman_api(podman_user: str) -> Iterator[PodmanRuntime]:
 @pytest.fixture(scope="session")
 def podman_smoke(podman_user: str) -> CommandResult:
     """One real container run by the Podman user from a local image (never a pull)."""
-    if podman_cli("--version", user=podman_user).rc != 0:
+    if shutil.which("podman") is None:
         pytest.skip("Podman is not installed; see 'Podman is installed'")
-    if podman_cli("image", "exists", HELPER_IMAGE, user=podman_user).rc != 0:
+    # A podman that fails here (bad containers.conf, missing ids) fails the smoke run
+    # below with its own error, which is what the checks report.
+    if podman_cli("image", "exists", HELPER_IMAGE, user=podman_user).rc == 1:
         api = podman_runtime_for(podman_user)
         try:
             ensure_helper_image(api)

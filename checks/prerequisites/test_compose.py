@@ -89,9 +89,12 @@ def test_no_host_gateway_extra_hosts(project: ComposeProject) -> None:
     """No extra_hosts entry uses Docker's `host-gateway`."""
     found = []
     for s in project.services.values():
-        hosts = s.raw.get("extra_hosts") or {}
-        items = hosts.items() if isinstance(hosts, dict) else (h.split(":", 1) for h in hosts)
-        found += [f"{s.name} ({name})" for name, target in items if "host-gateway" in str(target)]
+        # Compose normalizes extra_hosts to "name=address" strings.
+        found += [
+            f"{s.name} ({entry.split('=', 1)[0]})"
+            for entry in s.raw.get("extra_hosts") or ()
+            if entry.endswith("=host-gateway")
+        ]
     _keys_warning(found, "extra_hosts with host-gateway", "use host.containers.internal, which Podman provides")
 
 

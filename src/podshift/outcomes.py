@@ -115,8 +115,13 @@ def pytest_runtest_makereport(
     if call.when != "call" or call.excinfo is None or report.skipped:
         return report
     message = message_of(call.excinfo)
+    # Only the check's own verdict takes its severity; a check that crashed
+    # proved nothing, and stays a failure whatever its severity.
+    verdict = call.excinfo.errisinstance((AssertionError, pytest.fail.Exception))
+    if not verdict:
+        message = f"the check itself crashed ({call.excinfo.typename}: {message})"
     _set(report, item, P_MESSAGE, message)
-    if meta.severity in ("warning", "info"):
+    if verdict and meta.severity in ("warning", "info"):
         # Not a failure for pytest: the verdict and our columns carry it.
         _set(report, item, P_OUTCOME, meta.severity)
         report.outcome = "passed"

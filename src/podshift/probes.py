@@ -74,7 +74,13 @@ def containers_conf(user: str | None) -> dict[str, Any]:
 
 
 def unqualified_search_registries() -> list[str]:
-    files = [SYSTEM_REGISTRIES_CONF, *sorted(Path("/etc/containers/registries.conf.d").glob("*.conf"))]
+    """The registries Podman searches for short names (``CONTAINERS_REGISTRIES_CONF`` replaces the files)."""
+    override = os.environ.get("CONTAINERS_REGISTRIES_CONF")
+    files = (
+        [Path(override)]
+        if override
+        else [SYSTEM_REGISTRIES_CONF, *sorted(Path("/etc/containers/registries.conf.d").glob("*.conf"))]
+    )
     found: list[str] = []
     for f in files:
         if f.is_file():

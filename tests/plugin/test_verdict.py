@@ -99,6 +99,30 @@ def test_failure_message_is_the_checks_own_words(checks_tree: pytest.Pytester) -
     )
 
 
+def test_a_crashing_warning_check_is_a_failure_not_a_warning(checks_tree: pytest.Pytester) -> None:
+    checks_tree.makepyfile(
+        test_crash='''
+import pytest
+
+@pytest.mark.prerequisites
+@pytest.mark.category("compose")
+@pytest.mark.severity("warning")
+def test_crashes():
+    """Crashes."""
+    a, b = "no-separator".split("=")
+'''
+    )
+    result = checks_tree.runpytest()
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "FAIL  [[]warning/compose[]] Crashes.",
+            "      the check itself crashed (ValueError: not enough values to unpack*",
+        ]
+    )
+    assert result.outlines[-1].startswith("podshift verdict: NOT READY")
+
+
 def test_setup_error_makes_not_ready(checks_tree: pytest.Pytester) -> None:
     checks_tree.makepyfile(
         test_err='''

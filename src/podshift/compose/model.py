@@ -199,6 +199,8 @@ def load_project(
         argv += ["-f", str(f)]
     if project_name:
         argv += ["-p", project_name]
+    # Every profile: a service that only starts under a profile still has to migrate.
+    argv += ["--profile", "*"]
     result = run([*argv, "config", "--format", "json"], cwd=path, env=env, timeout=60)
     if not result.succeeded:
         first = next((ln for ln in result.stderr.splitlines() if ln.strip()), "the Compose tool rejected it")
