@@ -8,16 +8,16 @@ checks that need the daemon are skipped, naming it.
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from podshift.commands import CommandResult
 from podshift.compose.model import ComposeProject
-from podshift.engines import ROOTLESS_USER_ENV
+from podshift.engines import ROOTLESS_USER_ENV, podman_user
 from podshift.errors import EngineUnavailable, PodshiftError
 from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.plugin import require_project
@@ -80,12 +80,10 @@ def project(compose_project: ComposeProject) -> ComposeProject:
     return compose_project
 
 
-@pytest.fixture(scope="session")
-def podman_user() -> str:
+@pytest.fixture(scope="session", name="podman_user")
+def podman_user_fixture() -> str:
     """Who will run Podman: the invoking user, or (as root) $PODSHIFT_ROOTLESS_USER, else root."""
-    if os.geteuid() != 0:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    return os.environ.get(ROOTLESS_USER_ENV) or "root"
+    return podman_user()
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +122,13 @@ def podman_api(podman_user: str) -> Iterator[PodmanRuntime]:
         pytest.skip(f"needs the Podman API service, which is not reachable ({e.reason})")
     yield runtime
     runtime.close()
+
+
+@pytest.fixture(scope="session")
+def podman_info(podman_api: PodmanRuntime) -> dict[str, Any]:
+    """``podman info`` through the API, fetched once per session."""
+    info: dict[str, Any] = podman_api.client.info()
+    return info
 
 
 @pytest.fixture(scope="session")

@@ -88,9 +88,9 @@ def test_backup_location_has_space(project: ComposeProject, docker: DockerRuntim
 
 
 @pytest.mark.severity("critical")
-def test_podman_storage_has_space(project: ComposeProject, docker: DockerRuntime, podman_api, evidence) -> None:
+def test_podman_storage_has_space(project: ComposeProject, docker: DockerRuntime, podman_info, evidence) -> None:
     """Podman's storage has room for the project's volume data."""
-    graph_root = Path(podman_api.client.info()["store"]["graphRoot"])
+    graph_root = Path(podman_info["store"]["graphRoot"])
     existing = next((p for p in (graph_root, *graph_root.parents) if p.exists()), Path("/"))
     free = shutil.disk_usage(existing).free
     data = _volume_bytes(docker, project)

@@ -24,6 +24,11 @@ def rootless_user() -> str | None:
     return os.environ.get(ROOTLESS_USER_ENV) or None
 
 
+def podman_user() -> str:
+    """Who runs Podman for this session: the invoking user, or as root $PODSHIFT_ROOTLESS_USER, else root."""
+    return rootless_user() or "root"
+
+
 def make_runtime(kind: str) -> Runtime:
     """A runtime by kind: ``docker``, ``podman`` (the invoking user's), ``podman-rootless``."""
     if kind == "docker":

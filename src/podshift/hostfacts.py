@@ -5,24 +5,36 @@ from __future__ import annotations
 import os
 import platform
 
-from podshift.engines import make_runtime
+from podshift.engines import podman_user
 from podshift.errors import PodshiftError
+from podshift.probes import podman_cli
+from podshift.runtimes import DockerRuntime
 
 
 def engine_versions() -> dict[str, str]:
-    """``{"Docker": "20.10.24 (API 1.41, runc)", "Podman": ...}``; unreachable engines say why."""
+    """``{"Docker": "20.10.24 (API 1.41)", "Podman": "4.3.1 (rootless, user alice)"}``; failures say why."""
     versions: dict[str, str] = {}
-    for label, kind in (("Docker", "docker"), ("Podman", "podman")):
-        runtime = make_runtime(kind)
-        try:
-            runtime.ping()
-            info = runtime.info()
-            mode = ", rootless" if info.rootless else ""
-            versions[label] = f"{info.version} (API {info.api_version}, {info.oci_runtime}{mode})"
-        except PodshiftError as e:
-            versions[label] = f"unavailable: {getattr(e, 'reason', e)}"
-        finally:
-            runtime.close()
+    docker = DockerRuntime()
+    try:
+        docker.ping()
+        version, api = docker.version()
+        versions["Docker"] = f"{version} (API {api})"
+    except PodshiftError as e:
+        versions["Docker"] = f"unavailable: {getattr(e, 'reason', e)}"
+    finally:
+        docker.close()
+    # The CLI answers in ~40 ms where the API's /version takes ~300 ms here.
+    user = podman_user()
+    try:
+        result = podman_cli("version", "--format", "{{.Client.Version}}", user=user, timeout=30)
+        mode = "rootful" if user == "root" else f"rootless, user {user}"
+        versions["Podman"] = (
+            f"{result.stdout.strip()} ({mode})"
+            if result.succeeded
+            else (f"unavailable: {result.stderr.strip()[-200:]}")
+        )
+    except PodshiftError as e:
+        versions["Podman"] = f"unavailable: {e}"
     return versions
 
 

@@ -136,6 +136,10 @@ class Runtime(abc.ABC):
         """Version and host facts as the engine reports them."""
 
     @abc.abstractmethod
+    def version(self) -> tuple[str, str]:
+        """(engine version, API version): cheaper than :meth:`info`."""
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Release the connection."""
 

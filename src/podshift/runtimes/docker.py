@@ -115,6 +115,13 @@ class DockerRuntime(Runtime):
             warnings=tuple(info.get("Warnings") or ()),
         )
 
+    def version(self) -> tuple[str, str]:
+        try:
+            v: dict[str, Any] = self.client.version()
+        except _CONNECTION_ERRORS as e:
+            raise self._unavailable(e) from e
+        return str(v.get("Version", "")), str(v.get("ApiVersion", ""))
+
     # -- project objects ------------------------------------------------------------
     def project_containers(self, project: str) -> list[ContainerInfo]:
         found = self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})

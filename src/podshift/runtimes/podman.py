@@ -147,6 +147,13 @@ class PodmanRuntime(Runtime):
             rootless=bool(host.get("security", {}).get("rootless", self.rootless)),
         )
 
+    def version(self) -> tuple[str, str]:
+        try:
+            v: dict[str, Any] = self.client.version()  # type: ignore[no-untyped-call]
+        except _CONNECTION_ERRORS as e:
+            raise self._unavailable(e) from e
+        return str(v.get("Version", "")), str(v.get("ApiVersion", ""))
+
     def cli(self, *args: str, input_bytes: bytes | None = None, timeout: float | None = 600) -> CommandResult:
         """Run ``podman ARGS`` as the engine's user (argv list, never a shell)."""
         return run(["podman", *args], run_as=self.run_as, input_bytes=input_bytes, timeout=timeout)
