@@ -17,12 +17,14 @@ case "$job" in
   *) echo "usage: scripts/dev.sh readiness|tests [pytest args...]" >&2; exit 2 ;;
 esac
 
-# The normal user whose rootless Podman the tests (run as root) drive.
-export PODSHIFT_ROOTLESS_USER=${PODSHIFT_ROOTLESS_USER:-podshift}
+# The normal user whose rootless Podman the tests (run as root) drive.  The
+# readiness job checks the migration of whoever runs it (root: rootful Podman)
+# unless PODSHIFT_ROOTLESS_USER is set by the caller.
+TEST_USER=${PODSHIFT_ROOTLESS_USER:-podshift}
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 if [ "$(id -u)" -eq 0 ]; then
-  as_root bash scripts/provision-engines.sh --rootless-user "$PODSHIFT_ROOTLESS_USER"
+  as_root bash scripts/provision-engines.sh --rootless-user "$TEST_USER"
 else
   # Run as a normal user, podshift checks that user's own rootless Podman.
   as_root bash scripts/provision-engines.sh --rootless-user "$(id -un)"
@@ -37,5 +39,7 @@ fi
 
 case "$job" in
   readiness) exec .venv/bin/tox -e readiness -- "$@" ;;
-  tests) PODSHIFT_REQUIRE_ENGINES=${PODSHIFT_REQUIRE_ENGINES:-1} exec .venv/bin/tox -e lint,type,tests -- "$@" ;;
+  tests)
+    export PODSHIFT_ROOTLESS_USER=$TEST_USER
+    PODSHIFT_REQUIRE_ENGINES=${PODSHIFT_REQUIRE_ENGINES:-1} exec .venv/bin/tox -e lint,type,tests -- "$@" ;;
 esac

@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     validate = verbs.add_parser("validate", parents=[common], help="run the prerequisite checks (readiness)")
     validate.add_argument("--verify-only", action="store_true", help="list the checks that would run, run none")
+    validate.add_argument(
+        "--export-report", action="store_true", help="write reports/migration-prerequisites-report.txt"
+    )
+    validate.add_argument("--detailed", action="store_true", help="show the evidence of every check, passed ones too")
+    validate.add_argument("--fail-on-warnings", action="store_true", help="exit 1 on READY WITH WARNINGS")
+    validate.add_argument("--html", action="store_true", help="also write reports/readiness.html")
     validate.add_argument("pytest_args", nargs=argparse.REMAINDER, help="further pytest options after --")
     return parser
 
@@ -55,6 +61,11 @@ def _validate(args: argparse.Namespace) -> int:
         argv += ["--project-dir", str(Path(args.project_dir).expanduser().resolve())]
     if args.verify_only:
         argv += ["--collect-only", "-q"]
+    for flag in ("export_report", "detailed", "fail_on_warnings"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
+    if args.html:
+        argv += [f"--html={source_root() / 'reports' / 'readiness.html'}", "--self-contained-html"]
     argv += [a for a in args.pytest_args if a != "--"]
     code = pytest.main(argv)
     if code == pytest.ExitCode.USAGE_ERROR:

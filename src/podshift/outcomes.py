@@ -121,6 +121,10 @@ def pytest_runtest_makereport(
     if not verdict:
         message = f"the check itself crashed ({call.excinfo.typename}: {message})"
     _set(report, item, P_MESSAGE, message)
+    if verdict:
+        # The check's words are the whole story: no traceback noise in the
+        # terminal, the HTML log or JUnit.  A crash keeps its traceback.
+        report.longrepr = message
     if verdict and meta.severity in ("warning", "info"):
         # Not a failure for pytest: the verdict and our columns carry it.
         _set(report, item, P_OUTCOME, meta.severity)

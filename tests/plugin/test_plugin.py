@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,27 @@ def test_cli_bad_project_dir_exits_2_with_one_line(tmp_path: Path) -> None:
 def test_cli_usage_error_exits_2() -> None:
     proc = subprocess.run([sys.executable, "-m", "podshift.cli", "frobnicate"], capture_output=True, check=False)
     assert proc.returncode == 2
+
+
+def _podshift(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "podshift.cli", *args], capture_output=True, text=True, check=False, timeout=300
+    )
+
+
+def test_cli_validate_verify_only_lists_checks_and_runs_none() -> None:
+    proc = _podshift("validate", "--verify-only")
+    assert proc.returncode == 0, proc.stderr
+    assert "checks/prerequisites/test_podman.py::test_oci_runtime_works_with_this_cgroup_layout" in proc.stdout
+    assert "podshift verdict" not in proc.stdout
+
+
+def test_cli_validate_runs_the_prerequisites_with_the_verdict_last(tmp_path: Path, example_dir: Path) -> None:
+    project = tmp_path / "stack"
+    shutil.copytree(example_dir, project)
+    proc = _podshift("validate", "--project-dir", str(project), "--detailed")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert lines[-1].startswith("podshift verdict: ")
+    verdict = lines[-1].removeprefix("podshift verdict: ").split(" (")[0]
+    assert proc.returncode == (1 if verdict == "NOT READY" else 0)
+    assert "evidence: " in proc.stdout

@@ -97,6 +97,9 @@ def test_failure_message_is_the_checks_own_words(checks_tree: pytest.Pytester) -
     result.stdout.fnmatch_lines(
         ["FAIL  [[]critical/podman[]] A blocker.", "      crun cannot start containers here: set runtime = runc"]
     )
+    # No traceback noise: the failure section holds the check's own words.
+    assert "assert CRIT_OK" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_a_crashing_warning_check_is_a_failure_not_a_warning(checks_tree: pytest.Pytester) -> None:
