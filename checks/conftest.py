@@ -7,7 +7,6 @@ checks that need the daemon are skipped, naming it.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,10 +16,11 @@ import pytest
 
 from podshift.commands import CommandResult
 from podshift.compose.model import ComposeProject
-from podshift.engines import ROOTLESS_USER_ENV, podman_user
+from podshift.engines import ROOTLESS_USER_ENV, podman_runtime_for, podman_user
 from podshift.errors import EngineUnavailable, PodshiftError
+from podshift.hoststate import memo
 from podshift.images import HELPER_IMAGE, ensure_helper_image
-from podshift.plugin import require_project
+from podshift.plugin import current_project, require_project
 from podshift.probes import podman_cli
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 
@@ -74,10 +74,10 @@ def thresholds(pytestconfig: pytest.Config) -> Thresholds:
     )
 
 
-@pytest.fixture(scope="session")
-def project(compose_project: ComposeProject) -> ComposeProject:
-    """The target Compose project (short name for checks)."""
-    return compose_project
+@pytest.fixture
+def project(pytestconfig: pytest.Config) -> ComposeProject:
+    """The target Compose project as it is now (re-read after a fix changed it)."""
+    return current_project(pytestconfig)
 
 
 @pytest.fixture(scope="session", name="podman_user")
@@ -106,13 +106,6 @@ def docker() -> Iterator[DockerRuntime]:
     runtime.close()
 
 
-def podman_runtime_for(user: str) -> PodmanRuntime:
-    """The Podman API of *user*: rootful for root, rootless otherwise (driven as that user when we are root)."""
-    if user == "root":
-        return PodmanRuntime.rootful()
-    return PodmanRuntime.for_user(user if os.geteuid() == 0 else None)
-
-
 @pytest.fixture(scope="session")
 def podman_api(podman_user: str) -> Iterator[PodmanRuntime]:
     runtime = podman_runtime_for(podman_user)
@@ -124,16 +117,20 @@ def podman_api(podman_user: str) -> Iterator[PodmanRuntime]:
     runtime.close()
 
 
-@pytest.fixture(scope="session")
-def podman_info(podman_api: PodmanRuntime) -> dict[str, Any]:
-    """``podman info`` through the API, fetched once per session."""
-    info: dict[str, Any] = podman_api.client.info()
+@pytest.fixture
+def podman_info(podman_api: PodmanRuntime, pytestconfig: pytest.Config) -> dict[str, Any]:
+    """``podman info`` through the API, fetched once per host state (see podshift.hoststate)."""
+    info: dict[str, Any] = memo(pytestconfig, "podman_info", podman_api.client.info)
     return info
 
 
-@pytest.fixture(scope="session")
-def podman_smoke(podman_user: str) -> CommandResult:
-    """One real container run by the Podman user from a local image (never a pull)."""
+@pytest.fixture
+def podman_smoke(podman_user: str, pytestconfig: pytest.Config) -> CommandResult:
+    """One real container run by the Podman user from a local image (never a pull), once per host state."""
+    return memo(pytestconfig, "podman_smoke", lambda: _smoke(podman_user))
+
+
+def _smoke(podman_user: str) -> CommandResult:
     if shutil.which("podman") is None:
         pytest.skip("Podman is not installed; see 'Podman is installed'")
     # A podman that fails here (bad containers.conf, missing ids) fails the smoke run

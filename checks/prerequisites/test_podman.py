@@ -10,10 +10,11 @@ import pytest
 
 from podshift.commands import CommandResult
 from podshift.compose.tools import podman_compose_argv
+from podshift.engines import podman_runtime_for
 from podshift.errors import EngineUnavailable, ToolMissing
 from podshift.probes import containers_conf, hard_limit, parse_ulimit, podman_cli
 
-from ..conftest import podman_runtime_for, version_tuple
+from ..conftest import version_tuple
 
 pytestmark = [pytest.mark.prerequisites, pytest.mark.category("podman")]
 
@@ -42,23 +43,8 @@ def test_compose_provider_is_installed(evidence) -> None:
         pytest.fail(str(e), pytrace=False)
 
 
-@pytest.mark.severity("critical")
-@pytest.mark.remediation("select-oci-runtime")
-def test_oci_runtime_works_with_this_cgroup_layout(podman_smoke: CommandResult, podman_user: str, evidence) -> None:
-    """Podman's OCI runtime can start a container on this host's cgroup layout."""
-    runtime = containers_conf(podman_user).get("engine", {}).get("runtime", "(Podman's default: crun)")
-    evidence("configured runtime", runtime)
-    hybrid = Path("/sys/fs/cgroup/unified").is_dir()
-    evidence(
-        "cgroup layout",
-        "v1 hybrid" if hybrid else "unified v2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "v1",
-    )
-    assert CRUN_CGROUP_SIGNATURE not in podman_smoke.stderr, (
-        f"the OCI runtime {runtime} refuses this host's cgroup v1 hybrid layout "
-        f'({CRUN_CGROUP_SIGNATURE}): set `runtime = "runc"` under [engine] in containers.conf'
-    )
-
-
+# Ulimits first: crun fails on setrlimit before it reaches the cgroup layout,
+# so the runtime problem only shows once the ulimits are fixed.
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("default-ulimits")
 def test_default_ulimits_can_be_set(podman_smoke: CommandResult, podman_user: str, evidence) -> None:
@@ -77,6 +63,23 @@ def test_default_ulimits_can_be_set(podman_smoke: CommandResult, podman_user: st
         f"containers cannot get Podman's default ulimits here ({detail}): set default_ulimits under "
         f"[containers] in containers.conf to at most the hard limits (nofile {hard_limit('nofile')}, "
         f"nproc {hard_limit('nproc')})"
+    )
+
+
+@pytest.mark.severity("critical")
+@pytest.mark.remediation("select-oci-runtime")
+def test_oci_runtime_works_with_this_cgroup_layout(podman_smoke: CommandResult, podman_user: str, evidence) -> None:
+    """Podman's OCI runtime can start a container on this host's cgroup layout."""
+    runtime = containers_conf(podman_user).get("engine", {}).get("runtime", "(Podman's default: crun)")
+    evidence("configured runtime", runtime)
+    hybrid = Path("/sys/fs/cgroup/unified").is_dir()
+    evidence(
+        "cgroup layout",
+        "v1 hybrid" if hybrid else "unified v2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "v1",
+    )
+    assert CRUN_CGROUP_SIGNATURE not in podman_smoke.stderr, (
+        f"the OCI runtime {runtime} refuses this host's cgroup v1 hybrid layout "
+        f'({CRUN_CGROUP_SIGNATURE}): set `runtime = "runc"` under [engine] in containers.conf'
     )
 
 

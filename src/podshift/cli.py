@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from podshift import __version__
 from podshift.compose.model import load_project
 from podshift.errors import PodshiftError
+from podshift.journal import JOURNAL_NAME, Journal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -50,7 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--detailed", action="store_true", help="show the evidence of every check, passed ones too")
     validate.add_argument("--fail-on-warnings", action="store_true", help="exit 1 on READY WITH WARNINGS")
     validate.add_argument("--html", action="store_true", help="also write reports/readiness.html")
+    validate.add_argument("--fix-issues", action="store_true", help="apply each failed check's fix, then re-check")
+    validate.add_argument("--dry-run", action="store_true", help="with --fix-issues: show the changes, make none")
+    validate.add_argument("--allow-system-changes", action="store_true", help="with --fix-issues: system scope too")
     validate.add_argument("pytest_args", nargs=argparse.REMAINDER, help="further pytest options after --")
+    fixes = verbs.add_parser(
+        "fixes", parents=[common], help="list or revert the fixes podshift applied (reports/fixes-journal.json)"
+    )
+    fixes.add_argument("action", choices=["list", "revert"])
     return parser
 
 
@@ -61,7 +70,7 @@ def _validate(args: argparse.Namespace) -> int:
         argv += ["--project-dir", str(Path(args.project_dir).expanduser().resolve())]
     if args.verify_only:
         argv += ["--collect-only", "-q"]
-    for flag in ("export_report", "detailed", "fail_on_warnings"):
+    for flag in ("export_report", "detailed", "fail_on_warnings", "fix_issues", "dry_run", "allow_system_changes"):
         if getattr(args, flag):
             argv.append("--" + flag.replace("_", "-"))
     if args.html:
@@ -73,6 +82,29 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_OK if code == pytest.ExitCode.OK else EXIT_FAILED
 
 
+def _fixes(action: str) -> int:
+    journal = Journal(source_root() / "reports" / JOURNAL_NAME)
+    entries = journal.entries()
+    if action == "list":
+        if not entries:
+            print(f"no fixes recorded in {journal.path}")
+        for e in entries:
+            when = datetime.fromtimestamp(e.applied_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            print(f"{e.id}  {when}  {e.fix} ({e.scope}): {e.summary}")
+            print(f"    for {e.check}; {len(e.files)} file(s), {len(e.commands)} command(s)")
+        return EXIT_OK
+    if not entries:
+        print(f"nothing to revert: {journal.path} records no fixes")
+        return EXIT_OK
+    try:
+        undone = journal.revert(log=lambda line: print(f"podshift: {line}"))
+    except PodshiftError as e:
+        print(f"podshift: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"podshift: reverted {len(undone)} fix(es); the journal is empty")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``podshift`` console script."""
     args = _parser().parse_args(argv)
@@ -81,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_project(args.project_dir)  # one clear line for a bad project, before any work
         if args.verb == "validate":
             return _validate(args)
+        if args.verb == "fixes":
+            return _fixes(args.action)
     except PodshiftError as e:
         print(f"podshift: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -29,6 +29,13 @@ def podman_user() -> str:
     return rootless_user() or "root"
 
 
+def podman_runtime_for(user: str) -> PodmanRuntime:
+    """The Podman API of *user*: rootful for root, rootless otherwise (driven as that user when we are root)."""
+    if user == "root":
+        return PodmanRuntime.rootful()
+    return PodmanRuntime.for_user(user if os.geteuid() == 0 else None)
+
+
 def make_runtime(kind: str) -> Runtime:
     """A runtime by kind: ``docker``, ``podman`` (the invoking user's), ``podman-rootless``."""
     if kind == "docker":

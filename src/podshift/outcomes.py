@@ -39,10 +39,12 @@ class CheckResult:
     category: str = ""
     severity: str = "critical"
     remediation: str = ""
-    outcome: str = "passed"  # passed, failed, warning, info, skipped, error
+    outcome: str = "passed"  # passed, fixed, failed, warning, info, skipped, error
     message: str = ""
     evidence: list[str] = field(default_factory=list)
     duration: float = 0.0
+    fix_plan: str = ""
+    journal_entry: str = ""
 
     @property
     def blocks(self) -> bool:
@@ -140,6 +142,8 @@ def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] 
             return "warning", "W", "WARNING"
         if outcome == "info":
             return "info", "I", "INFO"
+        if outcome == "fixed":
+            return "fixed", "R", "FIXED"
     return None
 
 
@@ -155,6 +159,8 @@ def record(results: dict[str, CheckResult], report: pytest.TestReport) -> None:
     r.remediation = props.get(P_REMEDIATION, r.remediation)
     r.evidence = evidence_of(report) or r.evidence
     r.duration += report.duration
+    r.fix_plan = props.get("fix_plan", r.fix_plan)
+    r.journal_entry = props.get("journal_entry", r.journal_entry)
     if report.failed:
         r.outcome = "error" if report.when != "call" else "failed"
         r.message = props.get(P_MESSAGE) or _longrepr_line(report)

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 
-from podshift import markers, outcomes
+from podshift import fixing, hoststate, markers, outcomes
 from podshift.compose.model import ComposeProject, load_project
 from podshift.engines import engines_required, make_runtime
 from podshift.errors import EngineUnavailable, PodshiftError
@@ -53,12 +53,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="show the evidence of every check, passed ones too",
     )
+    group.addoption(
+        "--fix-issues",
+        dest="podshift_fix_issues",
+        action="store_true",
+        help="apply the remediation of each failed check, then check again (runs serially)",
+    )
+    group.addoption(
+        "--dry-run",
+        dest="podshift_dry_run",
+        action="store_true",
+        help="with --fix-issues: show what each fix would change, change nothing",
+    )
+    group.addoption(
+        "--allow-system-changes",
+        dest="podshift_allow_system_changes",
+        action="store_true",
+        help="with --fix-issues: also apply system-scope fixes (/etc, sysctl, other users; needs root)",
+    )
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from podshift import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     markers.register(config)
     config.pluginmanager.register(outcomes, "podshift-outcomes")
     config.pluginmanager.register(ReadinessReporter(config), "podshift-readiness")
+    fixing.configure(config)
 
 
 def project_dir(config: pytest.Config) -> Path:
@@ -89,6 +114,14 @@ def require_project(config: pytest.Config) -> ComposeProject:
             raise pytest.UsageError(f"podshift: {e}") from None
         config.stash[_project_key] = project
     return project
+
+
+def current_project(config: pytest.Config) -> ComposeProject:
+    """The project as it is now: reloaded after a fix changed the host (e.g. rewrote the compose file)."""
+    first = require_project(config)
+    if hoststate.generation(config) == 0:
+        return first
+    return hoststate.memo(config, "project", lambda: load_project(first.project_dir, env=first.env))
 
 
 # -- fixtures -------------------------------------------------------------------------

@@ -96,7 +96,7 @@ class ReadinessReporter:
             if r.message:
                 for line in r.message.splitlines():
                     terminalreporter.write_line(f"      {line}")
-            if r.remediation and r.outcome not in ("passed", "skipped"):
+            if r.remediation and r.outcome not in ("passed", "skipped", "fixed"):
                 terminalreporter.write_line(f"      fix: {r.remediation} (podshift validate --fix-issues)")
             if detailed:
                 for ev in r.evidence:
@@ -119,7 +119,7 @@ class ReadinessReporter:
             )
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("passed", "warning", "failed", "error", "info", "skipped"), 0)
+        counts = dict.fromkeys(("passed", "fixed", "warning", "failed", "error", "info", "skipped"), 0)
         for r in self.results.values():
             counts[r.outcome] = counts.get(r.outcome, 0) + 1
         return counts
@@ -213,6 +213,8 @@ class ReadinessReporter:
                     "remediation": r.remediation,
                     "message": r.message,
                     "evidence": r.evidence,
+                    "fix_plan": r.fix_plan,
+                    "journal_entry": r.journal_entry,
                 }
                 for r in self.results.values()
             },

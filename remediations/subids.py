@@ -1,0 +1,54 @@
+"""Sub-uid/gid ranges for the rootless user (system scope: usermod edits /etc/subuid and /etc/subgid)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from podshift.probes import subid_ranges
+from podshift.remediation import CommandStep, Fix, FixContext, FixRefused, Plan
+
+SUBUID, SUBGID = Path("/etc/subuid"), Path("/etc/subgid")
+FIRST, COUNT = 100000, 65536
+
+
+def free_range_start() -> int:
+    """The first id after every range already handed out (so the new range overlaps none)."""
+    end = FIRST
+    for path in (SUBUID, SUBGID):
+        if path.exists():
+            for line in path.read_text().splitlines():
+                parts = line.split(":")
+                if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                    end = max(end, int(parts[1]) + int(parts[2]))
+    return end
+
+
+class SubIdRanges(Fix):
+    name = "subuid-ranges"
+    scope = "system"
+
+    def plan(self, ctx: FixContext) -> Plan:
+        user = ctx.podman_user
+        if user == "root":
+            raise FixRefused(self.name, "root's Podman is rootful and needs no sub-ids")
+        missing = [p for p in (SUBUID, SUBGID) if sum(r.count for r in subid_ranges(user, p)) < COUNT]
+        if not missing:
+            return Plan(self.name, self.scope, "nothing to do")
+        start = free_range_start()
+        span = f"{start}-{start + COUNT - 1}"
+        add, delete = [], []
+        for path in missing:
+            kind = "uids" if path == SUBUID else "gids"
+            add += [f"--add-sub{kind}", span]
+            delete += [f"--del-sub{kind}", span]
+        return Plan(
+            self.name,
+            self.scope,
+            f"give {user} the sub-id range {span} ({', '.join(map(str, missing))})",
+            commands=(
+                CommandStep(("usermod", *add, user), ("usermod", *delete, user)),
+                # Podman caches the old mapping; migrate makes it pick up the new range.
+                CommandStep(("podman", "system", "migrate"), (), run_as=user),
+            ),
+            touches=tuple(missing),
+        )

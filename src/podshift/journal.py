@@ -1,0 +1,174 @@
+"""The fixes journal: what every applied fix replaced, so that it can be undone.
+
+``reports/fixes-journal.json`` holds one entry per applied fix, with the
+exact bytes, mode and owner of every file it changed (or that the file did
+not exist) and the command that undoes every command it ran.  Writes are
+atomic (temporary sibling, fsync, rename) and serialized by a lock file, so
+a crash leaves the previous journal intact and two processes never
+interleave.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from podshift.commands import RunAs, run
+from podshift.errors import PodshiftError
+
+JOURNAL_NAME = "fixes-journal.json"
+
+
+class JournalError(PodshiftError):
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        super().__init__(f"fixes journal {path}: {problem}")
+
+
+@dataclass
+class FileRecord:
+    """A file as it was before a fix changed it."""
+
+    path: str
+    existed: bool
+    content_b64: str = ""
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+
+    @classmethod
+    def of(cls, path: Path) -> FileRecord:
+        if not path.exists():
+            return cls(str(path), existed=False)
+        st = path.stat()
+        return cls(
+            str(path), True, base64.b64encode(path.read_bytes()).decode(), st.st_mode & 0o7777, st.st_uid, st.st_gid
+        )
+
+    def restore(self) -> None:
+        path = Path(self.path)
+        if not self.existed:
+            path.unlink(missing_ok=True)
+            return
+        write_file_atomically(path, base64.b64decode(self.content_b64), self.mode, self.uid, self.gid)
+
+
+@dataclass
+class CommandRecord:
+    """A command a fix ran, and the one that undoes it (empty: nothing to undo)."""
+
+    argv: list[str]
+    undo: list[str]
+    run_as: str | None = None
+
+
+@dataclass
+class JournalEntry:
+    fix: str
+    scope: str
+    check: str
+    summary: str
+    files: list[FileRecord] = field(default_factory=list)
+    commands: list[CommandRecord] = field(default_factory=list)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    applied_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JournalEntry:
+        return cls(
+            fix=data["fix"],
+            scope=data["scope"],
+            check=data["check"],
+            summary=data["summary"],
+            files=[FileRecord(**f) for f in data.get("files", [])],
+            commands=[CommandRecord(**c) for c in data.get("commands", [])],
+            id=data["id"],
+            applied_at=data["applied_at"],
+        )
+
+
+def write_file_atomically(path: Path, data: bytes, mode: int, uid: int | None = None, gid: int | None = None) -> None:
+    """Replace *path* with *data* through a fsynced temporary sibling; mode (and owner) set before the rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.podshift-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            if uid is not None and gid is not None and os.geteuid() == 0:
+                os.fchown(f.fileno(), uid, gid)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Journal:
+    """The journal file of one podshift checkout (``reports/fixes-journal.json``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive lock: one fix (or revert) at a time, across processes and xdist workers."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def entries(self) -> list[JournalEntry]:
+        if not self.path.exists():
+            return []
+        try:
+            data = json.loads(self.path.read_text())
+            return [JournalEntry.from_dict(e) for e in data["entries"]]
+        except (ValueError, KeyError, TypeError) as e:
+            raise JournalError(self.path, f"unreadable ({e}); it was not written by this podshift") from e
+
+    def _save(self, entries: Sequence[JournalEntry]) -> None:
+        body = json.dumps({"version": 1, "entries": [asdict(e) for e in entries]}, indent=2).encode()
+        write_file_atomically(self.path, body, 0o600)
+
+    def append(self, entry: JournalEntry) -> None:
+        """Record *entry* (call with the lock held)."""
+        self._save([*self.entries(), entry])
+
+    def revert(self, log: Any = print) -> list[JournalEntry]:
+        """Undo every entry, newest first; each is removed from the journal as soon as it is undone."""
+        undone: list[JournalEntry] = []
+        with self.locked():
+            entries = self.entries()
+            while entries:
+                entry = entries[-1]
+                log(f"reverting {entry.fix} ({entry.summary})")
+                for cmd in reversed(entry.commands):
+                    if cmd.undo:
+                        run_as = RunAs(cmd.run_as) if cmd.run_as else None
+                        result = run(cmd.undo, run_as=run_as, timeout=120)
+                        if not result.succeeded:
+                            raise JournalError(
+                                self.path,
+                                f"undo of {entry.fix} failed: `{' '.join(cmd.undo)}`: {result.stderr.strip()}",
+                            )
+                for record in reversed(entry.files):
+                    record.restore()
+                entries.pop()
+                self._save(entries)
+                undone.append(entry)
+        return undone
