@@ -18,7 +18,7 @@ import pytest
 from podshift import __version__
 from podshift.compose.model import load_project
 from podshift.errors import PodshiftError
-from podshift.journal import JOURNAL_NAME, Journal
+from podshift.journal import Journal, journal_path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -83,7 +83,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _fixes(action: str) -> int:
-    journal = Journal(source_root() / "reports" / JOURNAL_NAME)
+    journal = Journal(journal_path(source_root()))
     entries = journal.entries()
     if action == "list":
         if not entries:

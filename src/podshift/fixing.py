@@ -17,7 +17,7 @@ from _pytest.runner import runtestprotocol
 from podshift.engines import podman_user
 from podshift.errors import PodshiftError
 from podshift.hoststate import host_changed
-from podshift.journal import JOURNAL_NAME, Journal
+from podshift.journal import Journal, journal_path
 from podshift.markers import check_meta
 from podshift.outcomes import P_MESSAGE, P_OUTCOME, properties
 from podshift.remediation import Fix, FixContext, FixFailed, FixRefused, apply_plan, may_apply
@@ -37,7 +37,7 @@ class FixRunner:
         self.config = config
         self.dry_run = bool(config.getoption("podshift_dry_run"))
         self.allow_system = bool(config.getoption("podshift_allow_system_changes"))
-        self.journal = Journal(config.rootpath / "reports" / JOURNAL_NAME)
+        self.journal = Journal(journal_path(config.rootpath))
         self._fixes: dict[str, Fix] | None = None
 
     @property
@@ -98,14 +98,15 @@ class FixRunner:
             return explain(f"fix {name} refused: {e.reason}")
         except PodshiftError as e:
             return explain(f"fix {name} could not be planned: {e}")
-        _set(failed, P_FIX_PLAN, plan.render())
+        rendered = plan.render()  # before applying: afterwards the diff is empty
+        _set(failed, P_FIX_PLAN, rendered)
         if plan.empty:
             return explain(f"fix {name} found nothing to change")
         if self.dry_run:
-            return explain(f"[dry-run] fix {name} would change:\n{plan.render()}")
+            return explain(f"[dry-run] fix {name} would change:\n{rendered}")
         refusal = may_apply(plan, self.allow_system)
         if refusal is not None:
-            return explain(f"fix {name} not applied: {refusal}. It would change:\n{plan.render()}")
+            return explain(f"fix {name} not applied: {refusal}. It would change:\n{rendered}")
         try:
             entry = apply_plan(plan, self.journal, item.nodeid)
         except FixFailed as e:
@@ -115,12 +116,12 @@ class FixRunner:
         again = runtestprotocol(item, nextitem=nextitem, log=False)
         still = self._needs_fix(again)
         for r in again:
-            _set(r, P_FIX_PLAN, plan.render())
+            _set(r, P_FIX_PLAN, rendered)
             _set(r, P_JOURNAL, entry.id)
         if still is None:
             call = next(r for r in again if r.when == "call")
             _set(call, P_OUTCOME, "fixed")
-            _set(call, P_MESSAGE, f"FIXED by {name} (journal {entry.id}): {plan.summary}\n{plan.render()}")
+            _set(call, P_MESSAGE, f"FIXED by {name} (journal {entry.id}): {plan.summary}\n{rendered}")
         else:
             after = properties(still).get(P_MESSAGE, "")
             _set(

@@ -27,6 +27,14 @@ from podshift.commands import RunAs, run
 from podshift.errors import PodshiftError
 
 JOURNAL_NAME = "fixes-journal.json"
+#: Environment variable naming another journal file (tests, or a journal kept outside the checkout).
+JOURNAL_ENV = "PODSHIFT_FIXES_JOURNAL"
+
+
+def journal_path(root: Path) -> Path:
+    """``$PODSHIFT_FIXES_JOURNAL``, or ``<root>/reports/fixes-journal.json``."""
+    override = os.environ.get(JOURNAL_ENV)
+    return Path(override) if override else root / "reports" / JOURNAL_NAME
 
 
 class JournalError(PodshiftError):
