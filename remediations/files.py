@@ -84,6 +84,7 @@ class BindMountPermissions(Fix):
     def _scope(ctx: FixContext, path: Path) -> Scope:
         if path.is_relative_to(ctx.project.project_dir):
             return "project"
-        if path.is_relative_to(ctx.podman_home):
+        # Changes made as a normal Podman user, with that user's own rights, are user scope.
+        if path.is_relative_to(ctx.podman_home) or ctx.podman_user != "root":
             return "user"
         return "system"

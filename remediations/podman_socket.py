@@ -23,8 +23,8 @@ class StartPodmanSocket(Fix):
             f"start `podman system service` for {user} on {sock} (until reboot)",
             commands=(
                 CommandStep(("mkdir", "-p", str(Path(sock).parent)), (), run_as=run_as),
-                # setsid -f: detach and return at once; pkill -f undoes exactly this command line.
-                CommandStep(("setsid", "-f", *service), ("pkill", "-f", " ".join(service)), run_as=run_as),
+                # A service: detached, in its own session; pkill -f undoes exactly this command line.
+                CommandStep(service, ("pkill", "-f", " ".join(service)), run_as=run_as, detach=True, ready_socket=sock),
             ),
             notes=("persistently: `systemctl --user enable --now podman.socket` where systemd runs",),
         )

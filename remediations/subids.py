@@ -36,19 +36,19 @@ class SubIdRanges(Fix):
             return Plan(self.name, self.scope, "nothing to do")
         start = free_range_start()
         span = f"{start}-{start + COUNT - 1}"
-        add, delete = [], []
+        add: list[str] = []
         for path in missing:
-            kind = "uids" if path == SUBUID else "gids"
-            add += [f"--add-sub{kind}", span]
-            delete += [f"--del-sub{kind}", span]
+            add += [f"--add-sub{'uids' if path == SUBUID else 'gids'}", span]
         return Plan(
             self.name,
             self.scope,
             f"give {user} the sub-id range {span} ({', '.join(map(str, missing))})",
             commands=(
-                CommandStep(("usermod", *add, user), ("usermod", *delete, user)),
-                # Podman caches the old mapping; migrate makes it pick up the new range.
-                CommandStep(("podman", "system", "migrate"), (), run_as=user),
+                # Undone by restoring the journaled bytes of /etc/subuid and /etc/subgid
+                # (usermod --del-sub* refuses while the user's Podman pause process runs).
+                CommandStep(("usermod", *add, user)),
+                # Podman caches the mapping; migrate makes it re-read the files (also after a revert).
+                CommandStep(("podman", "system", "migrate"), ("podman", "system", "migrate"), run_as=user),
             ),
             touches=tuple(missing),
         )

@@ -74,6 +74,31 @@ class RunAs:
         return ["runuser", "-u", self.user, "--", "env", *(f"{k}={v}" for k, v in merged.items()), *argv]
 
 
+def start_detached(argv: Sequence[str], *, run_as: RunAs | None = None) -> None:
+    """Start a long-running service in its own session and return at once.
+
+    ``setsid -f`` forks, so the program outlives this process without a
+    Popen object left to reap it; its stdio is /dev/null, so nothing waits
+    on a pipe it holds open.
+    """
+    full = ["setsid", "-f", *argv]
+    full = run_as.wrap(full) if run_as else full
+    log.debug("start detached: %s", full)
+    try:
+        proc = subprocess.run(
+            full,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+            timeout=30,
+        )
+    except FileNotFoundError as e:
+        raise ToolMissing(full[0], f"install {full[0]} or put it on PATH") from e
+    if proc.returncode != 0:
+        raise CommandError(full, proc.returncode, "could not start it in the background")
+
+
 def run(
     argv: Sequence[str],
     *,

@@ -114,16 +114,17 @@ class FixRunner:
             return explain(f"{e} (journaled: `podshift fixes revert` undoes what was done)")
         host_changed(self.config)
         again = runtestprotocol(item, nextitem=nextitem, log=False)
-        still = self._needs_fix(again)
         for r in again:
             _set(r, P_FIX_PLAN, rendered)
             _set(r, P_JOURNAL, entry.id)
-        if still is None:
-            call = next(r for r in again if r.when == "call")
+        call = next((r for r in again if r.when == "call"), None)
+        if call is not None and self._needs_fix(again) is None:
             _set(call, P_OUTCOME, "fixed")
             _set(call, P_MESSAGE, f"FIXED by {name} (journal {entry.id}): {plan.summary}\n{rendered}")
         else:
-            after = properties(still).get(P_MESSAGE, "")
+            # Still failing, or the re-check could not even be set up (a setup error or skip).
+            still = self._needs_fix(again) or next(r for r in again if not r.passed)
+            after = properties(still).get(P_MESSAGE) or str(still.longrepr or "").strip()
             _set(
                 still,
                 P_MESSAGE,

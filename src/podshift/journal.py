@@ -78,6 +78,7 @@ class CommandRecord:
     argv: list[str]
     undo: list[str]
     run_as: str | None = None
+    detach: bool = False
 
 
 @dataclass
@@ -165,6 +166,10 @@ class Journal:
             while entries:
                 entry = entries[-1]
                 log(f"reverting {entry.fix} ({entry.summary})")
+                # Files first (their exact bytes), then the commands' undos, newest first:
+                # an undo may need the restored files (e.g. `podman system migrate`).
+                for record in reversed(entry.files):
+                    record.restore()
                 for cmd in reversed(entry.commands):
                     if cmd.undo:
                         run_as = RunAs(cmd.run_as) if cmd.run_as else None
@@ -174,8 +179,6 @@ class Journal:
                                 self.path,
                                 f"undo of {entry.fix} failed: `{' '.join(cmd.undo)}`: {result.stderr.strip()}",
                             )
-                for record in reversed(entry.files):
-                    record.restore()
                 entries.pop()
                 self._save(entries)
                 undone.append(entry)

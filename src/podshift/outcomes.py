@@ -98,6 +98,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         check_meta(item)
 
 
+#: Properties that describe one run of a check, not the check itself.
+_PER_RUN = (P_OUTCOME, P_MESSAGE, P_EVIDENCE)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Reports copy item.user_properties: a re-run (after a fix) must not inherit
+    # the previous run's outcome, message or evidence.
+    item.user_properties[:] = [(k, v) for k, v in item.user_properties if k not in _PER_RUN]
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

@@ -13,11 +13,13 @@ import difflib
 import os
 import pwd
 import shlex
+import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from podshift.commands import RunAs, run
+from podshift.commands import RunAs, run, start_detached
 from podshift.errors import PodshiftError
 from podshift.journal import CommandRecord, FileRecord, Journal, JournalEntry, write_file_atomically
 
@@ -80,10 +82,49 @@ class CommandStep:
     argv: tuple[str, ...]
     undo: tuple[str, ...] = ()
     run_as: str | None = None
+    #: a long-running service: started in its own session with no pipes, not waited for
+    detach: bool = False
+    #: with detach: a unix socket that must accept connections before the step counts as done
+    ready_socket: str | None = None
 
     def render(self) -> str:
         prefix = f"(as {self.run_as}) " if self.run_as else ""
-        return prefix + shlex.join(self.argv)
+        return prefix + shlex.join(self.argv) + (" &" if self.detach else "")
+
+    def execute(self) -> None:
+        run_as = RunAs(self.run_as) if self.run_as else None
+        if self.detach:
+            try:
+                start_detached(self.argv, run_as=run_as)
+            except PodshiftError as e:
+                raise FixFailed(self.render(), str(e)) from e
+            if self.ready_socket is not None:
+                self._wait_for_socket(self.ready_socket)
+            return
+        result = run(list(self.argv), run_as=run_as, timeout=300)
+        if not result.succeeded:
+            raise FixFailed(self.render(), f"exited {result.rc}: {result.stderr.strip()[-500:]}")
+
+    def _wait_for_socket(self, path: str, timeout: float = 30) -> None:
+        """Wait until an HTTP API on *path* answers ``GET /_ping`` with 200.
+
+        A bare connect is not enough: rootless Podman re-execs into its user
+        namespace and re-creates the socket, so the first listener goes away.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(2)
+                try:
+                    s.connect(path)
+                    s.sendall(b"GET /_ping HTTP/1.0\r\nHost: podshift\r\n\r\n")
+                    status_line = s.recv(64).split(b"\r\n", 1)[0]  # e.g. b"HTTP/1.1 200 OK"
+                    if status_line.split(b" ")[1:2] == [b"200"]:
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        raise FixFailed(self.render(), f"started, but nothing answered on {path} within {timeout:.0f}s")
 
 
 @dataclass(frozen=True)
@@ -159,7 +200,7 @@ def apply_plan(plan: Plan, journal: Journal, check: str) -> JournalEntry:
     with journal.locked():
         entry.files = [FileRecord.of(f.path) for f in plan.files if f.changes_anything]
         entry.files += [FileRecord.of(p) for p in plan.touches]
-        entry.commands = [CommandRecord(list(c.argv), list(c.undo), c.run_as) for c in plan.commands]
+        entry.commands = [CommandRecord(list(c.argv), list(c.undo), c.run_as, c.detach) for c in plan.commands]
         journal.append(entry)  # journaled first: a crash mid-fix can still be reverted
         try:
             for f in plan.files:
@@ -174,9 +215,9 @@ def apply_plan(plan: Plan, journal: Journal, check: str) -> JournalEntry:
                     uid, gid = st.st_uid, st.st_gid
                 write_file_atomically(f.path, f.after, f.mode, uid, gid)
             for c in plan.commands:
-                result = run(list(c.argv), run_as=RunAs(c.run_as) if c.run_as else None, timeout=300)
-                if not result.succeeded:
-                    raise FixFailed(plan.fix, f"`{c.render()}` exited {result.rc}: {result.stderr.strip()[-500:]}")
+                c.execute()
+        except FixFailed as e:
+            raise FixFailed(plan.fix, str(e)) from e
         except (OSError, PodshiftError) as e:
             raise FixFailed(plan.fix, str(e)) from e
     return entry

@@ -7,19 +7,24 @@ torn down with its volumes afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import random
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
+import textwrap
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +32,9 @@ from podshift.commands import RunAs, run
 from podshift.compose import ComposeProject, ComposeProvider, load_project, provider_for
 from podshift.runtimes import PodmanRuntime, Runtime
 
-from ..conftest import EXAMPLE
+from ..conftest import EXAMPLE, REPO
+
+CHECKS = REPO / "checks" / "prerequisites"
 
 ENGINES = [
     pytest.param("docker", marks=pytest.mark.xdist_group("docker")),
@@ -140,3 +147,80 @@ def stack(engine: Runtime) -> Iterator[Stack]:
             provider.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- running podshift's real checks in a subprocess ------------------------------------------------
+def run_checks(
+    project: Path, *select: str, env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Run the prerequisite checks (*select*: node ids under checks/prerequisites) with extra pytest *args*.
+
+    Returns podshift's section of the JSON report, plus ``rc`` (the exit code).
+    """
+    out = Path(tempfile.mkdtemp(prefix="podshift-json-")) / "r.json"
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *(str(CHECKS / s) for s in select),
+        "-m",
+        "prerequisites",
+        "--project-dir",
+        str(project),
+        "--json-report",
+        f"--json-report-file={out}",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(REPO),
+        "-q",
+        *args,
+    ]
+    proc = subprocess.run(
+        argv, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.exists(), f"no JSON report (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+    data: dict[str, Any] = json.loads(out.read_text())["podshift"]
+    data["rc"] = proc.returncode
+    shutil.rmtree(out.parent, ignore_errors=True)
+    return data
+
+
+def check(result: dict[str, Any], name: str) -> dict[str, Any]:
+    # testinfra's host fixture parametrizes checks that use it (``[local]``).
+    found = [c for nodeid, c in result["checks"].items() if nodeid.split("::")[-1].split("[")[0] == name]
+    assert found, f"{name} did not run: {sorted(result['checks'])}"
+    return found[0]
+
+
+@pytest.fixture
+def project_copy() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="podshift-prereq-"))
+    root.chmod(0o755)
+    shutil.copytree(EXAMPLE, root / "stack")
+    try:
+        yield root / "stack"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def write_compose(project: Path, body: str) -> None:
+    for old in project.glob("*compose*.y*ml"):
+        old.unlink()
+    (project / "compose.yaml").write_text(textwrap.dedent(body))
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory the rootless user can read too (pytest's tmp_path is root's, 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="podshift-conf-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def conf_file(shared_dir: Path) -> Path:
+    return shared_dir / "containers.conf"

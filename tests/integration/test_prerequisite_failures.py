@@ -10,94 +10,21 @@ configured for the other tests.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
 import subprocess
-import sys
-import tempfile
-import textwrap
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ..conftest import EXAMPLE, REPO
+from ..conftest import REPO
+from .conftest import check, run_checks, write_compose
 
 CHECKS = REPO / "checks" / "prerequisites"
-
-
-def run_checks(project: Path, *select: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run the prerequisite checks (*select*: node ids under checks/prerequisites); return podshift's JSON."""
-    out = Path(tempfile.mkdtemp(prefix="podshift-json-")) / "r.json"
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        *(str(CHECKS / s) for s in select),
-        "-m",
-        "prerequisites",
-        "--project-dir",
-        str(project),
-        "--json-report",
-        f"--json-report-file={out}",
-        "-p",
-        "no:cacheprovider",
-        "--rootdir",
-        str(REPO),
-        "-q",
-    ]
-    proc = subprocess.run(
-        argv, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert out.exists(), f"no JSON report (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
-    data: dict[str, Any] = json.loads(out.read_text())["podshift"]
-    data["rc"] = proc.returncode
-    shutil.rmtree(out.parent, ignore_errors=True)
-    return data
-
-
-def check(result: dict[str, Any], name: str) -> dict[str, Any]:
-    found = [c for nodeid, c in result["checks"].items() if nodeid.endswith(f"::{name}")]
-    assert found, f"{name} did not run: {sorted(result['checks'])}"
-    return found[0]
-
-
-@pytest.fixture
-def project_copy() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="podshift-prereq-"))
-    root.chmod(0o755)
-    shutil.copytree(EXAMPLE, root / "stack")
-    try:
-        yield root / "stack"
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def write_compose(project: Path, body: str) -> None:
-    for old in project.glob("*compose*.y*ml"):
-        old.unlink()
-    (project / "compose.yaml").write_text(textwrap.dedent(body))
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory the rootless user can read too (pytest's tmp_path is root's, 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="podshift-conf-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def conf_file(shared_dir: Path) -> Path:
-    return shared_dir / "containers.conf"
 
 
 # -- podman: containers.conf, via CONTAINERS_CONF -------------------------------------------------

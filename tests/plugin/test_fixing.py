@@ -123,18 +123,21 @@ def test_revert_restores_the_state(third_party: pytest.Pytester) -> None:
 def test_dry_run_shows_the_plan_and_changes_nothing(third_party: pytest.Pytester) -> None:
     result = third_party.runpytest("--fix-issues", "--dry-run")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*[[]dry-run[]] fix tune-it would change:*", "*+++ *tuned.conf (after fix)*",
-                                 "*+tuned = yes*"])
+    result.stdout.fnmatch_lines(
+        ["*[[]dry-run[]] fix tune-it would change:*", "*+++ *tuned.conf (after fix)*", "*+tuned = yes*"]
+    )
     assert not (third_party.path / "state" / "tuned.conf").exists()
     assert not (third_party.path / "journal.json").exists()
 
 
 def test_system_scope_needs_permission_and_shows_the_command(third_party: pytest.Pytester) -> None:
     result = third_party.runpytest("--fix-issues")
-    result.stdout.fnmatch_lines([
-        "*fix system-wide not applied: it changes the system: re-run with --allow-system-changes*",
-        "*$ touch /etc/podshift-example*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*fix system-wide not applied: it changes the system: re-run with --allow-system-changes*",
+            "*$ touch /etc/podshift-example*",
+        ]
+    )
     assert not Path("/etc/podshift-example").exists()
 
 
@@ -154,9 +157,15 @@ def test_dry_run_without_fix_issues_is_a_usage_error(third_party: pytest.Pyteste
 
 
 def test_reports_show_fixed_with_plan_and_journal_entry(third_party: pytest.Pytester) -> None:
-    result = third_party.runpytest("--fix-issues", "--export-report", "--json-report",
-                                   "--json-report-file=reports/r.json", "--junitxml=reports/r.xml",
-                                   "--html=reports/r.html", "--self-contained-html")
+    result = third_party.runpytest(
+        "--fix-issues",
+        "--export-report",
+        "--json-report",
+        "--json-report-file=reports/r.json",
+        "--junitxml=reports/r.xml",
+        "--html=reports/r.html",
+        "--self-contained-html",
+    )
     assert result.ret == 0
     [entry] = journal(third_party).entries()
     data = json.loads((third_party.path / "reports/r.json").read_text())["podshift"]
@@ -169,3 +178,21 @@ def test_reports_show_fixed_with_plan_and_journal_entry(third_party: pytest.Pyte
     assert f"journal {entry.id}" in text
     assert "podshift_outcome" in (third_party.path / "reports/r.xml").read_text()
     assert "FIXED" in (third_party.path / "reports/r.html").read_text()
+
+
+def test_a_fixed_warning_check_is_fixed_not_still_warning(
+    checks_tree: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-run must not inherit the first run's outcome (reports copy item.user_properties)."""
+    checks_tree.makepyfile(
+        test_w=CHECKS.replace(
+            '@pytest.mark.severity("critical")\n@pytest.mark.remediation("tune-it")',
+            '@pytest.mark.severity("warning")\n@pytest.mark.remediation("tune-it")',
+        )
+    )
+    conftest = checks_tree.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + THIRD_PARTY_CONFTEST)
+    (checks_tree.path / "state").mkdir()
+    monkeypatch.setenv("PODSHIFT_FIXES_JOURNAL", str(checks_tree.path / "journal.json"))
+    result = checks_tree.runpytest("-v", "--fix-issues", "-k", "tuned")
+    result.stdout.fnmatch_lines(["*test_tuned FIXED*"])
