@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--dry-run", action="store_true", help="with --fix-issues: show the changes, make none")
     validate.add_argument("--allow-system-changes", action="store_true", help="with --fix-issues: system scope too")
     validate.add_argument("pytest_args", nargs=argparse.REMAINDER, help="further pytest options after --")
+    backup = verbs.add_parser("backup", parents=[common], help="back up the project to <project>/.docker-backup/")
+    backup.add_argument("--include-data", action="store_true", help="also the named volumes and bind-mounted data")
+    backup.add_argument("--force", action="store_true", help="replace an existing backup (after the new one verifies)")
+    backup.add_argument("--verify-only", action="store_true", help="list what would be backed up; write nothing")
+    backup.add_argument("--verify", action="store_true", help="check an existing backup against its manifest")
+    backup.add_argument("--engine", choices=["docker", "podman"], default="docker", help="where the volumes are")
     fixes = verbs.add_parser(
         "fixes", parents=[common], help="list or revert the fixes podshift applied (reports/fixes-journal.json)"
     )
@@ -80,6 +86,70 @@ def _validate(args: argparse.Namespace) -> int:
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     return EXIT_OK if code == pytest.ExitCode.OK else EXIT_FAILED
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from podshift.backup.store import BackupStore
+    from podshift.compose.model import load_project as load
+    from podshift.engines import make_runtime
+    from podshift.locking import project_lock
+    from podshift.progress import TerminalProgress
+
+    project_dir = (
+        Path(args.project_dir).expanduser().resolve()
+        if args.project_dir
+        else source_root() / ("examples/phoenix-hydra")
+    )
+    project = load(project_dir)
+    store = BackupStore(project.project_dir)
+    _log_to(source_root() / "reports" / "backup.log")
+    if args.verify:
+        with project_lock(project.project_dir, "backup --verify"):
+            problems = store.verify()
+        for p in problems:
+            print(f"podshift: backup: {p}")
+        print(f"podshift: backup {store.path}: {'FAILED verification' if problems else 'verified'}")
+        return EXIT_FAILED if problems else EXIT_OK
+    runtime = make_runtime(args.engine)
+    try:
+        if args.include_data:
+            runtime.ping()
+        if args.verify_only:
+            items = store.plan(project, runtime if args.include_data else None, args.include_data)
+            for item in items:
+                flag = "  (sensitive)" if item.sensitive else ""
+                print(f"{item.kind:7} {item.size:>12}  {item.name}{flag}")
+            print(f"total   {sum(i.size for i in items):>12}  {len(items)} item(s); nothing was written")
+            return EXIT_OK
+        progress = TerminalProgress()
+        with project_lock(project.project_dir, "backup"):
+            manifest = store.create(
+                project, runtime, include_data=args.include_data, force=args.force, progress=progress
+            )
+        progress.finish()
+    finally:
+        runtime.close()
+    sensitive = [c.source for c in manifest.config if c.sensitive]
+    print(f"podshift: backup written and verified: {store.path}")
+    print(
+        f"  {len(manifest.config)} configuration file(s), {len(manifest.archives)} archive(s), "
+        f"{sum(a.size for a in manifest.archives)} bytes of data"
+    )
+    if sensitive:
+        print(f"  sensitive files (secrets, .env): {', '.join(sensitive)}")
+    return EXIT_OK
+
+
+def _log_to(path: Path) -> None:
+    """Every action leaves a readable log in reports/."""
+    import logging
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger("podshift")
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
 
 
 def _fixes(action: str) -> int:
@@ -115,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.verb == "fixes":
             return _fixes(args.action)
+        if args.verb == "backup":
+            return _backup(args)
     except PodshiftError as e:
         print(f"podshift: error: {e}", file=sys.stderr)
         return EXIT_USAGE

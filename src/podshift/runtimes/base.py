@@ -49,6 +49,8 @@ class ContainerInfo:
     health: str | None
     service: str | None
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: names of the named volumes the container mounts
+    volumes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,10 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def project_containers(self, project: str) -> list[ContainerInfo]:
         """Every container (running or not) labelled with compose project *project*."""
+
+    def containers_using(self, volume: str, project: str) -> list[ContainerInfo]:
+        """The project's containers that mount *volume*."""
+        return [c for c in self.project_containers(project) if volume in c.volumes]
 
     @abc.abstractmethod
     def project_volumes(self, project: str) -> list[VolumeInfo]:

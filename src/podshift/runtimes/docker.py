@@ -50,6 +50,7 @@ def _container_info(c: Container) -> ContainerInfo:
         health=health,
         service=labels.get(SERVICE_LABEL),
         labels=labels,
+        volumes=tuple(m["Name"] for m in attrs.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")),
     )
 
 

@@ -178,6 +178,7 @@ class PodmanRuntime(Runtime):
             health=health,
             service=labels.get(SERVICE_LABEL),
             labels=labels,
+            volumes=tuple(m["Name"] for m in attrs.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")),
         )
 
     def project_containers(self, project: str) -> list[ContainerInfo]:

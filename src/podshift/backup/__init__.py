@@ -1,0 +1,1 @@
+"""Verified, atomic backups of a Compose project's configuration and volume data."""

@@ -1,0 +1,81 @@
+"""Which configuration files a project's backup must hold, from its normalized Compose model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from podshift.compose.model import ComposeProject
+
+FIXED_NAMES = ("deploy.sh", "teardown.sh", "verify.sh")
+SKIP_DIRS = {".git", "__pycache__", ".tox", ".venv"}
+SKIP_PREFIXES = (".docker-backup", ".podshift")
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    path: Path
+    sensitive: bool
+
+
+def _walk(root: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(SKIP_PREFIXES)]
+        found += [Path(dirpath) / f for f in filenames if not f.startswith(SKIP_PREFIXES)]
+    return found
+
+
+def discover(project: ComposeProject) -> list[ConfigSource]:
+    """Compose files, .env and env_files, build contexts and the compose/ tree, config and secret
+    sources, bind-mounted files, and the deploy scripts and requirements files."""
+    root = project.project_dir
+    files: dict[Path, bool] = {}
+
+    def add(path: Path, sensitive: bool = False) -> None:
+        if path.is_file() and not path.is_symlink():
+            files[path] = files.get(path, False) or sensitive
+
+    for f in project.compose_files:
+        add(f)
+    add(root / ".env", sensitive=True)
+    for name in FIXED_NAMES:
+        add(root / name)
+    for req in root.glob("requirements*.txt"):
+        add(req)
+    trees = {root / "compose"} | {s.build_context for s in project.services.values() if s.build_context}
+    for tree in trees:
+        if tree.is_dir():
+            for f in _walk(tree):
+                add(f)
+    for service in project.services.values():
+        for env_file in service.raw.get("env_file") or ():
+            add(Path(env_file["path"] if isinstance(env_file, dict) else env_file), sensitive=True)
+        for m in service.mounts:
+            if m.type == "bind" and Path(m.source).is_file():
+                add(Path(m.source))
+    for kind, sensitive in (("configs", False), ("secrets", True)):
+        for spec in (project.raw.get(kind) or {}).values():
+            if (spec or {}).get("file"):
+                add(Path(spec["file"]), sensitive=sensitive)
+    return [ConfigSource(p, s) for p, s in sorted(files.items())]
+
+
+def data_dirs(project: ComposeProject) -> list[Path]:
+    """Bind-mounted directories that hold data (not part of the configuration trees)."""
+    config_trees = [project.project_dir / "compose"] + [
+        s.build_context for s in project.services.values() if s.build_context
+    ]
+    return [
+        src
+        for src in project.bind_sources
+        if src.is_dir() and not any(src.is_relative_to(t) for t in config_trees if t)
+    ]
+
+
+def backup_name(source: Path, project_dir: Path) -> str:
+    """Where a config file lives under config/: relative to the project, or external/<absolute path>."""
+    if source.is_relative_to(project_dir):
+        return str(source.relative_to(project_dir))
+    return "external" + str(source)

@@ -1,0 +1,95 @@
+"""The backup's manifests: ``backup-manifest.json`` (for machines) and ``backup-manifest.txt`` (for people).
+
+``backup-manifest.sha256`` holds both files' digests, so an edited manifest
+is caught by ``podshift backup --verify``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from podshift.backup.tarscan import Entry
+
+JSON_NAME, TXT_NAME, SUMS_NAME = "backup-manifest.json", "backup-manifest.txt", "backup-manifest.sha256"
+
+
+@dataclass
+class ConfigFile:
+    path: str  # where it lives in the backup, relative to config/
+    source: str  # absolute path it was read from (and is restored to)
+    size: int
+    mode: int
+    mtime: float
+    sha256: str
+    sensitive: bool = False
+
+
+@dataclass
+class Archive:
+    """One volume (or bind-mounted data directory) as a tar archive in the backup."""
+
+    name: str  # engine volume name, or the bind source path
+    kind: str  # "volume" or "bind"
+    archive: str  # relative path in the backup
+    sha256: str
+    size: int
+    entries: list[Entry] = field(default_factory=list)
+
+
+@dataclass
+class Manifest:
+    project: str
+    project_dir: str
+    created: float
+    engine: str
+    include_data: bool
+    config: list[ConfigFile] = field(default_factory=list)
+    archives: list[Archive] = field(default_factory=list)
+    version: int = 1
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        raw: dict[str, Any] = json.loads(data)
+        archives = [Archive(**{**a, "entries": [Entry(**e) for e in a["entries"]]}) for a in raw.pop("archives")]
+        config = [ConfigFile(**c) for c in raw.pop("config")]
+        return cls(**raw, config=config, archives=archives)
+
+    def to_text(self) -> bytes:
+        def esc(path: str) -> str:
+            return path.encode("unicode_escape").decode("ascii")  # newlines and non-ASCII stay on one line
+
+        lines = [
+            f"# podshift backup of {self.project} ({self.project_dir})",
+            f"# engine {self.engine}; data {'included' if self.include_data else 'not included'}",
+            "# sha256                                                           size     mode  path",
+            "## configuration",
+        ]
+        for c in self.config:
+            flag = "  SENSITIVE" if c.sensitive else ""
+            lines.append(f"{c.sha256}  {c.size:>10}  {c.mode:04o}  {esc(c.source)}{flag}")
+        for a in self.archives:
+            lines.append(f"## {a.kind} {esc(a.name)}: {a.archive} sha256 {a.sha256} ({a.size} bytes)")
+            for e in a.entries:
+                link = f" -> {esc(e.link)}" if e.link else ""
+                digest = e.sha256 or "-" * 64
+                lines.append(f"{digest}  {e.size:>10}  {e.mode:04o}  {esc(e.path)} [{e.type} {e.uid}:{e.gid}]{link}")
+        sensitive = [c.source for c in self.config if c.sensitive]
+        lines += [
+            "## totals",
+            f"config files: {len(self.config)} ({sum(c.size for c in self.config)} bytes), sensitive: {len(sensitive)}",
+            f"archives: {len(self.archives)} ({sum(a.size for a in self.archives)} bytes, "
+            f"{sum(len(a.entries) for a in self.archives)} entries)",
+        ]
+        return ("\n".join(lines) + "\n").encode()
+
+
+def sums(json_bytes: bytes, text_bytes: bytes) -> bytes:
+    return (
+        f"{hashlib.sha256(json_bytes).hexdigest()}  {JSON_NAME}\n{hashlib.sha256(text_bytes).hexdigest()}  {TXT_NAME}\n"
+    ).encode()

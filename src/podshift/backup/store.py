@@ -1,0 +1,407 @@
+"""The backup directory ``<project>/.docker-backup/``: create atomically, verify, restore.
+
+Layout: ``backup-manifest.{json,txt,sha256}``, ``config/`` (the configuration
+files, at their project-relative paths), ``volumes/<volume>.tar`` and
+``binds/<n>.tar``.  The directory is 0700 and every file 0600 from the first
+byte.  A backup is built in a temporary sibling, fsynced, verified and only
+then renamed into place; with ``--force`` the previous backup is removed
+only after the new one is in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import shutil
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from podshift.backup.configs import backup_name, data_dirs, discover
+from podshift.backup.manifest import JSON_NAME, SUMS_NAME, TXT_NAME, Archive, ConfigFile, Manifest, sums
+from podshift.backup.tarscan import CHUNK, comparable, file_chunks, hardlink_groups, scan
+from podshift.compose.model import ComposeProject
+from podshift.errors import PodshiftError
+from podshift.runtimes.base import Runtime
+
+BACKUP_DIR = ".docker-backup"
+log = logging.getLogger("podshift.backup")
+
+
+class BackupError(PodshiftError):
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"backup {path}: {problem}")
+
+
+Progress = Callable[[str, int, int], None]  # (what, bytes so far, files so far)
+
+
+def _no_progress(what: str, done: int, files: int) -> None:
+    return None
+
+
+@contextlib.contextmanager
+def _private_file(path: Path) -> Iterator[IO[bytes]]:
+    """A new file, 0600 from creation, fsynced on close."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _private_dirs(root: Path, path: Path) -> None:
+    """Create *path* under *root* one component at a time, each 0700 whatever the umask."""
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        if not current.is_dir():
+            os.mkdir(current, 0o700)
+            current.chmod(0o700)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    for chunk in file_chunks(str(path)):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class PlannedItem:
+    kind: str  # config, volume, bind
+    name: str
+    size: int
+    sensitive: bool = False
+
+
+@dataclass
+class BackupStore:
+    """The backup of one project."""
+
+    project_dir: Path
+    _created_tmp: list[Path] = field(default_factory=list)
+
+    @property
+    def path(self) -> Path:
+        return self.project_dir / BACKUP_DIR
+
+    def exists(self) -> bool:
+        return (self.path / JSON_NAME).is_file()
+
+    # -- what would be backed up -------------------------------------------------------------------
+    def plan(self, project: ComposeProject, runtime: Runtime | None, include_data: bool) -> list[PlannedItem]:
+        items = [PlannedItem("config", str(c.path), c.path.stat().st_size, c.sensitive) for c in discover(project)]
+        if include_data:
+            if runtime is not None:
+                usage = _volume_sizes(runtime)
+                for name in project.named_volumes:
+                    if runtime.volume(name) is not None:
+                        items.append(PlannedItem("volume", name, usage.get(name, 0)))
+            for d in data_dirs(project):
+                size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file() and not f.is_symlink())
+                items.append(PlannedItem("bind", str(d), size))
+        return items
+
+    # -- creating ---------------------------------------------------------------------------------------
+    def recover_interrupted(self) -> None:
+        """Leave the previous good state usable after a crash: drop temporaries, put back an orphaned old backup."""
+        for tmp in self.project_dir.glob(f"{BACKUP_DIR}.tmp-*"):
+            pid = tmp.name.rsplit("-", 1)[-1]
+            if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        olds = sorted(self.project_dir.glob(f"{BACKUP_DIR}.old-*"))
+        if olds and not self.path.exists():
+            os.rename(olds[-1], self.path)
+        for old in self.project_dir.glob(f"{BACKUP_DIR}.old-*"):
+            shutil.rmtree(old, ignore_errors=True)
+
+    def create(
+        self,
+        project: ComposeProject,
+        runtime: Runtime,
+        *,
+        include_data: bool,
+        force: bool,
+        progress: Progress = _no_progress,
+    ) -> Manifest:
+        """Build, verify and put in place a new backup (see the module docstring)."""
+        self.recover_interrupted()
+        if self.path.exists() and not force:
+            raise BackupError(
+                self.path,
+                "a backup already exists: verify it with `podshift backup --verify`, "
+                "or replace it with --force (the old one stays until the new one is verified)",
+            )
+        tmp = self.project_dir / f"{BACKUP_DIR}.tmp-{os.getpid()}"
+        try:
+            os.mkdir(tmp, 0o700)
+            tmp.chmod(0o700)  # whatever the umask
+            manifest = Manifest(
+                project.name,
+                str(self.project_dir),
+                time.time(),
+                f"{runtime.label} {runtime.info().version}",
+                include_data,
+            )
+            self._copy_config(project, tmp, manifest, progress)
+            if include_data:
+                self._copy_volumes(project, runtime, tmp, manifest, progress)
+                self._copy_bind_data(project, tmp, manifest, progress)
+            self._write_manifests(tmp, manifest)
+            problems = verify_dir(tmp)
+            if problems:
+                raise BackupError(tmp, "the new backup does not verify: " + "; ".join(problems[:5]))
+            self._put_in_place(tmp)
+            return manifest
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if e.errno == errno.ENOSPC:
+                raise BackupError(
+                    tmp,
+                    f"disk full while writing the backup ({e.filename or tmp}); "
+                    "free space and run it again — the previous backup is untouched",
+                ) from e
+            raise BackupError(tmp, f"{e.strerror}: {e.filename}") from e
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _copy_config(self, project: ComposeProject, tmp: Path, manifest: Manifest, progress: Progress) -> None:
+        done = 0
+        for source in discover(project):
+            rel = backup_name(source.path, self.project_dir)
+            dest = tmp / "config" / rel
+            _private_dirs(tmp, dest.parent)
+            st = source.path.stat()
+            h = hashlib.sha256()
+            with _private_file(dest) as out:
+                for chunk in file_chunks(str(source.path)):
+                    h.update(chunk)
+                    out.write(chunk)
+            os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+            manifest.config.append(
+                ConfigFile(
+                    rel, str(source.path), st.st_size, st.st_mode & 0o7777, st.st_mtime, h.hexdigest(), source.sensitive
+                )
+            )
+            done += st.st_size
+            progress("configuration", done, len(manifest.config))
+
+    def _copy_volumes(
+        self, project: ComposeProject, runtime: Runtime, tmp: Path, manifest: Manifest, progress: Progress
+    ) -> None:
+        (tmp / "volumes").mkdir(mode=0o700)
+        for name in project.named_volumes:
+            if runtime.volume(name) is None:
+                log.info("volume %s does not exist on %s: skipped", name, runtime.label)
+                continue
+            rel = f"volumes/{name}.tar"
+            with _stopped_users(runtime, project, name), _private_file(tmp / rel) as out:
+                counter = _Counter(name, progress)
+                result = scan(runtime.volume_export(name), sink=out, archive=rel, safe=False, on_bytes=counter)
+            manifest.archives.append(
+                Archive(name, "volume", rel, result.archive_sha256, result.archive_size, result.entries)
+            )
+            log.info("volume %s: %d entries, %d bytes", name, len(result.entries), result.archive_size)
+
+    def _copy_bind_data(self, project: ComposeProject, tmp: Path, manifest: Manifest, progress: Progress) -> None:
+        for i, directory in enumerate(data_dirs(project)):
+            (tmp / "binds").mkdir(mode=0o700, exist_ok=True)
+            rel = f"binds/{i}.tar"
+            with _private_file(tmp / rel) as out, tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as t:
+                t.add(str(directory), arcname=".")
+            counter = _Counter(str(directory), progress)
+            result = scan(file_chunks(str(tmp / rel)), archive=rel, safe=False, on_bytes=counter)
+            manifest.archives.append(
+                Archive(str(directory), "bind", rel, result.archive_sha256, result.archive_size, result.entries)
+            )
+
+    @staticmethod
+    def _write_manifests(tmp: Path, manifest: Manifest) -> None:
+        data, text = manifest.to_json(), manifest.to_text()
+        for name, body in ((JSON_NAME, data), (TXT_NAME, text), (SUMS_NAME, sums(data, text))):
+            with _private_file(tmp / name) as f:
+                f.write(body)
+        for d in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
+            _fsync_dir(d)
+
+    def _put_in_place(self, tmp: Path) -> None:
+        old = None
+        if self.path.exists():
+            old = self.project_dir / f"{BACKUP_DIR}.old-{os.getpid()}"
+            os.rename(self.path, old)
+        os.rename(tmp, self.path)
+        _fsync_dir(self.project_dir)
+        if old is not None:
+            shutil.rmtree(old)
+
+    # -- verifying -----------------------------------------------------------------------------------------
+    def verify(self) -> list[str]:
+        if not self.path.exists():
+            raise BackupError(self.path, "no backup here: take one with `podshift backup`")
+        return verify_dir(self.path)
+
+    def manifest(self) -> Manifest:
+        problems = _check_manifest_files(self.path)
+        if problems:
+            raise BackupError(self.path, "; ".join(problems))
+        return Manifest.from_json((self.path / JSON_NAME).read_bytes())
+
+    # -- restoring ------------------------------------------------------------------------------------------
+    def restore_config(self, target_dir: Path | None = None) -> list[Path]:
+        """Put every configuration file back (byte-identical, mode and mtime), each verified first."""
+        manifest = self.manifest()
+        restored = []
+        for c in manifest.config:
+            src = self.path / "config" / c.path
+            if _sha256(src) != c.sha256:
+                raise BackupError(src, "does not match its manifest checksum: refusing to restore it")
+            dest = Path(c.source) if target_dir is None else target_dir / c.path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.podshift-restore")
+            shutil.copyfile(src, tmp)
+            os.chmod(tmp, c.mode)
+            os.utime(tmp, (c.mtime, c.mtime))
+            os.replace(tmp, dest)
+            restored.append(dest)
+        return restored
+
+    def restore_volume(self, name: str, runtime: Runtime, target: str) -> None:
+        """Restore archive *name* into a new, empty volume *target* of *runtime*, verified before use."""
+        manifest = self.manifest()
+        archive = next((a for a in manifest.archives if a.name == name), None)
+        if archive is None:
+            raise BackupError(self.path, f"no archive of {name!r} in this backup")
+        path = self.path / archive.archive
+        if not path.is_file() or _sha256(path) != archive.sha256:
+            raise BackupError(path, "missing or does not match its manifest checksum: refusing to restore it")
+        scan(file_chunks(str(path)), archive=archive.archive, safe=True)  # refuses escapes before any write
+        if runtime.volume(target) is not None:
+            raise BackupError(self.path, f"volume {target} already exists on {runtime.label}: restore into a new one")
+        runtime.volume_create(target, {"io.podshift.restored-from": name})
+        try:
+            runtime.volume_import(target, file_chunks(str(path)))
+            restored = scan(runtime.volume_export(target), archive=f"{runtime.label}:{target}", safe=False)
+            difference = compare_entries(archive.entries, restored.entries)
+            if difference:
+                raise BackupError(path, f"volume {target} does not match the manifest after restore: {difference}")
+        except BaseException:
+            runtime.volume_remove(target, force=True)
+            raise
+
+
+class _Counter:
+    def __init__(self, what: str, progress: Progress) -> None:
+        self.what, self.progress, self.done, self.calls = what, progress, 0, 0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        self.calls += 1
+        self.progress(self.what, self.done, 0)
+
+
+@contextlib.contextmanager
+def _stopped_users(runtime: Runtime, project: ComposeProject, volume: str) -> Iterator[None]:
+    """Stop the project's running containers that use *volume*; start them again afterwards, also on failure."""
+    stopped = [c.name for c in runtime.containers_using(volume, project.name) if c.status == "running"]
+    for name in stopped:
+        log.info("stopping %s while %s is read", name, volume)
+        runtime.stop(name)
+    try:
+        yield
+    finally:
+        for name in stopped:
+            log.info("starting %s again", name)
+            runtime.start(name)
+
+
+def _volume_sizes(runtime: Runtime) -> dict[str, int]:
+    client = getattr(runtime, "client", None)
+    if client is None or not hasattr(client, "df"):
+        return {}
+    return {v["Name"]: int((v.get("UsageData") or {}).get("Size", 0) or 0) for v in client.df().get("Volumes") or []}
+
+
+def compare_entries(expected: list, actual: list) -> str:  # type: ignore[type-arg]
+    """'' when two entry lists describe the same files; otherwise what differs (first few)."""
+    want, got = comparable(expected), comparable(actual)
+    problems = [f"missing {p!r}" for p in sorted(want.keys() - got.keys())]
+    problems += [f"unexpected {p!r}" for p in sorted(got.keys() - want.keys())]
+    problems += [f"changed {p!r}" for p in sorted(want.keys() & got.keys()) if want[p] != got[p]]
+    if hardlink_groups(expected) != hardlink_groups(actual):
+        problems.append("hardlinks differ")
+    return "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+
+
+def _check_manifest_files(path: Path) -> list[str]:
+    problems = []
+    for name in (JSON_NAME, TXT_NAME, SUMS_NAME):
+        if not (path / name).is_file():
+            problems.append(f"missing {name}")
+    if problems:
+        return problems
+    data, text = (path / JSON_NAME).read_bytes(), (path / TXT_NAME).read_bytes()
+    if sums(data, text) != (path / SUMS_NAME).read_bytes():
+        recorded = dict(line.split("  ")[::-1] for line in (path / SUMS_NAME).read_text().splitlines() if "  " in line)
+        for name, body in ((JSON_NAME, data), (TXT_NAME, text)):
+            if recorded.get(name) != hashlib.sha256(body).hexdigest():
+                problems.append(f"changed {name} (its checksum in {SUMS_NAME} does not match)")
+        problems = problems or [f"changed {SUMS_NAME}"]
+    return problems
+
+
+def verify_dir(path: Path) -> list[str]:
+    """Every difference between a backup directory and its manifest, each naming the file."""
+    problems = _check_manifest_files(path)
+    if problems:
+        return problems
+    manifest = Manifest.from_json((path / JSON_NAME).read_bytes())
+    expected = {JSON_NAME, TXT_NAME, SUMS_NAME}
+    for c in manifest.config:
+        rel = f"config/{c.path}"
+        expected.add(rel)
+        f = path / rel
+        if not f.is_file():
+            problems.append(f"missing {rel}")
+        elif f.stat().st_size != c.size or _sha256(f) != c.sha256:
+            problems.append(f"changed {rel}")
+    for a in manifest.archives:
+        expected.add(a.archive)
+        f = path / a.archive
+        if not f.is_file():
+            problems.append(f"missing {a.archive}")
+            continue
+        if f.stat().st_size != a.size or _sha256(f) != a.sha256:
+            problems.append(f"changed {a.archive}")
+            continue
+        try:
+            entries = scan(file_chunks(str(f)), archive=a.archive, safe=False).entries
+        except PodshiftError as e:
+            problems.append(f"unreadable {a.archive}: {e}")
+            continue
+        difference = compare_entries(a.entries, entries)
+        if difference:
+            problems.append(f"{a.archive} differs from the manifest: {difference}")
+    present = {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() or p.is_symlink()}
+    problems += [f"unexpected {p}" for p in sorted(present - expected)]
+    return problems
+
+
+__all__ = ["BACKUP_DIR", "CHUNK", "BackupError", "BackupStore", "compare_entries", "verify_dir"]
