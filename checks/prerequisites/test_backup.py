@@ -1,4 +1,4 @@
-"""backup: a backup of the project exists before anything is migrated."""
+"""backup: a verified backup of the project exists before anything is migrated."""
 
 from __future__ import annotations
 
@@ -6,20 +6,27 @@ import time
 
 import pytest
 
+from podshift.backup.manifest import JSON_NAME
+from podshift.backup.store import BackupStore
 from podshift.compose.model import ComposeProject
 
 pytestmark = [pytest.mark.prerequisites, pytest.mark.category("backup")]
 
-MANIFEST = ".docker-backup/backup-manifest.txt"
-
 
 @pytest.mark.severity("warning")
-def test_a_backup_of_the_project_exists(project: ComposeProject, evidence) -> None:
-    """A backup of the project exists (take one before migrating)."""
-    manifest = project.project_dir / MANIFEST
-    assert manifest.is_file(), (
-        f"no backup at {manifest.parent}: take one before migrating "
-        "(`podshift backup --include-data` arrives with the backup issue)"
+def test_a_verified_backup_of_the_project_exists(project: ComposeProject, evidence) -> None:
+    """A verified backup of the project exists (take one before migrating)."""
+    store = BackupStore(project.project_dir)
+    assert store.exists(), f"no backup at {store.path}: take one before migrating: `podshift backup --include-data`"
+    problems = store.verify()
+    assert not problems, (
+        f"the backup at {store.path} does not verify ({'; '.join(problems[:3])}): "
+        "take a new one with `podshift backup --include-data --force`"
     )
-    age_h = (time.time() - manifest.stat().st_mtime) / 3600
-    evidence("backup age", f"{age_h:.1f} h")
+    manifest = store.manifest()
+    age_h = (time.time() - manifest.created) / 3600
+    evidence(
+        "backup", f"{store.path} ({age_h:.1f} h old, data {'included' if manifest.include_data else 'not included'})"
+    )
+    evidence("manifest", store.path / JSON_NAME)
+    assert manifest.include_data, "the backup holds configuration only: take one with --include-data before migrating"

@@ -1,0 +1,369 @@
+"""Backups on the real engines: awkward content round-trips Docker -> Docker and Docker -> rootless Podman,
+compared entry by entry as seen inside a container; tampering, crafted archives, locks, atomicity."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from podshift.backup.manifest import JSON_NAME
+from podshift.backup.store import BackupError, BackupStore
+from podshift.backup.tarscan import UnsafeArchive
+from podshift.compose.model import ComposeProject, load_project
+from podshift.images import ensure_helper_image
+from podshift.locking import project_lock
+from podshift.runtimes import DockerRuntime, Mount, PodmanRuntime, Runtime
+
+from ..conftest import REPO
+
+pytestmark = pytest.mark.xdist_group("docker")
+
+# Awkward content, made inside a container (as root there): owners, modes, links, sparse, odd names.
+FILL = r"""
+set -e
+cd /v
+echo secret > owned-999 && chown 999:999 owned-999 && chmod 0600 owned-999
+echo root > owned-0 && chmod 0644 owned-0
+echo nobody > owned-65534 && chown 65534:65534 owned-65534
+echo suid > setuid && chmod 4755 setuid
+mkdir sticky && chmod 1777 sticky
+ln -s owned-0 rel-link && ln -s /etc/passwd abs-link && ln -s does-not-exist dangling
+echo shared > hard-a && ln hard-a hard-b
+truncate -s 5M sparse && printf tail >> sparse
+mkdir -p empty/dir "with space" && echo s > "with space/file name"
+printf x > "$(printf 'new\nline')"
+echo u > "ünïcödé-ファイル"
+mkdir -p deep/a/b/c/d/e/f/g/h/i/j/k/l && echo deep > deep/a/b/c/d/e/f/g/h/i/j/k/l/leaf
+mkdir many && cd many && i=0 && while [ $i -lt 2000 ]; do echo $i > f$i; i=$((i+1)); done
+"""
+
+# One line per entry, as the container sees it; the name hex-encoded (newlines, non-ASCII).
+LIST = r"""
+cd /v && find . -exec sh -c '
+for f; do
+  printf "%s" "$f" | od -An -tx1 | tr -d " \n"; printf "|"
+  stat -c "%F|%s|%a|%u|%g|%h|%i" "$f" | tr -d "\n"; printf "|"
+  if [ -L "$f" ]; then readlink "$f" | od -An -tx1 | tr -d " \n"; echo
+  elif [ -f "$f" ]; then sha256sum < "$f" | cut -c1-64
+  else echo; fi
+done' sh {} +
+"""
+
+
+def listing(runtime: Runtime, volume: str) -> dict[str, tuple[str, ...]]:
+    """{hex name: (type, size, mode, uid, gid, links, content sha or link target, hardlink group)}."""
+    out = runtime.run(ensure_helper_image(runtime), ["sh", "-c", LIST], mounts=[Mount(volume, "/v", read_only=True)])
+    assert out.rc == 0, out.stderr
+    rows = [line.split("|") for line in out.stdout.splitlines() if line]
+    by_inode: dict[str, list[str]] = {}
+    for name, *_rest, inode, _content in rows:
+        by_inode.setdefault(inode, []).append(name)
+    result = {}
+    for name, kind, size, mode, uid, gid, links, inode, content in rows:
+        if name == "2e":  # "." — the volume root
+            continue
+        group = ",".join(sorted(by_inode[inode])) if int(links) > 1 and kind != "directory" else ""
+        size = "" if kind == "directory" else size  # directory sizes depend on the filesystem
+        result[name] = (kind, size, mode, uid, gid, links if kind != "directory" else "", content, group)
+    return result
+
+
+@pytest.fixture
+def awkward_project(docker_runtime: DockerRuntime) -> Iterator[tuple[ComposeProject, str]]:
+    root = Path(tempfile.mkdtemp(prefix="podshift-backup-"))
+    name = f"psbk{uuid.uuid4().hex[:8]}"
+    (root / "compose.yaml").write_text(
+        f"name: {name}\nservices:\n  app:\n    image: localhost/podshift-helper:1\n    volumes: [data:/data]\n"
+        "volumes:\n  data: {}\n"
+    )
+    (root / ".env").write_text("PASSWORD=hunter2\n")
+    (root / "deploy.sh").write_text("#!/bin/sh\necho deploy\n")
+    (root / "deploy.sh").chmod(0o750)
+    volume = f"{name}_data"
+    docker_runtime.volume_create(volume, {"com.docker.compose.project": name})
+    filled = docker_runtime.run(ensure_helper_image(docker_runtime), ["sh", "-c", FILL], mounts=[Mount(volume, "/v")])
+    assert filled.rc == 0, filled.stderr
+    try:
+        yield load_project(root), volume
+    finally:
+        docker_runtime.volume_remove(volume, force=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_awkward_volume_round_trips_to_docker_and_rootless_podman(
+    awkward_project: tuple[ComposeProject, str],
+    docker_runtime: DockerRuntime,
+    rootless_podman_runtime: PodmanRuntime,
+) -> None:
+    project, volume = awkward_project
+    store = BackupStore(project.project_dir)
+    manifest = store.create(project, docker_runtime, include_data=True, force=False)
+    assert store.verify() == []
+    [archive] = manifest.archives
+    assert len(archive.entries) > 2000
+    assert any(c.sensitive and c.source.endswith(".env") for c in manifest.config)
+
+    original = listing(docker_runtime, volume)
+    assert original, "nothing listed"
+    for runtime in (docker_runtime, rootless_podman_runtime):
+        target = f"{volume}-restored"
+        store.restore_volume(volume, runtime, target)
+        try:
+            assert listing(runtime, target) == original, f"{runtime.label} sees a different volume"
+        finally:
+            runtime.volume_remove(target, force=True)
+
+    # The configuration comes back byte-identical, with its modes.
+    out = project.project_dir / "restored"
+    store.restore_config(out)
+    assert (out / ".env").read_bytes() == b"PASSWORD=hunter2\n"
+    assert (out / "deploy.sh").stat().st_mode & 0o777 == 0o750
+
+
+def test_permissions_and_second_backup_needs_force(
+    awkward_project: tuple[ComposeProject, str], docker_runtime: DockerRuntime
+) -> None:
+    project, _ = awkward_project
+    store = BackupStore(project.project_dir)
+    store.create(project, docker_runtime, include_data=False, force=False)
+    for p in [store.path, *store.path.rglob("*")]:
+        assert p.stat().st_mode & 0o777 == (0o700 if p.is_dir() else 0o600), p
+    before = (store.path / JSON_NAME).read_bytes()
+    with pytest.raises(BackupError, match="already exists"):
+        store.create(project, docker_runtime, include_data=False, force=False)
+    assert (store.path / JSON_NAME).read_bytes() == before
+    store.create(project, docker_runtime, include_data=True, force=True)
+    assert store.verify() == []
+    assert not list(project.project_dir.glob(".docker-backup.*")), "temporaries or the old backup were left"
+
+
+@pytest.mark.parametrize(
+    ("tamper", "named"),
+    [
+        ("flip", "changed config/.env"),
+        ("truncate", "changed volumes/"),
+        ("delete", "missing config/deploy.sh"),
+        ("extra", "unexpected config/extra.txt"),
+        ("manifest", "changed backup-manifest.json"),
+    ],
+)
+def test_tampering_is_named_and_restore_refuses(
+    awkward_project: tuple[ComposeProject, str], docker_runtime: DockerRuntime, tamper: str, named: str
+) -> None:
+    project, volume = awkward_project
+    store = BackupStore(project.project_dir)
+    store.create(project, docker_runtime, include_data=True, force=False)
+    archive = next(store.path.glob("volumes/*.tar"))
+    if tamper == "flip":
+        f = store.path / "config/.env"
+        data = bytearray(f.read_bytes())
+        data[0] ^= 0x01
+        f.write_bytes(bytes(data))
+    elif tamper == "truncate":
+        with open(archive, "r+b") as f:
+            f.truncate(archive.stat().st_size // 2)
+    elif tamper == "delete":
+        (store.path / "config/deploy.sh").unlink()
+    elif tamper == "extra":
+        (store.path / "config/extra.txt").write_text("x")
+    else:
+        m = store.path / JSON_NAME
+        m.write_bytes(m.read_bytes().replace(b'"include_data": true', b'"include_data": false'))
+    problems = store.verify()
+    assert any(named in p for p in problems), problems
+
+    cli = subprocess.run(
+        [sys.executable, "-m", "podshift.cli", "backup", "--verify", "--project-dir", str(project.project_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cli.returncode == 1
+    assert named in cli.stdout
+    if tamper in ("truncate", "manifest"):
+        with pytest.raises(BackupError):
+            store.restore_volume(volume, docker_runtime, f"{volume}-never")
+        assert docker_runtime.volume(f"{volume}-never") is None
+    if tamper == "flip":
+        with pytest.raises(BackupError, match="checksum"):
+            store.restore_config(project.project_dir / "restored")
+
+
+def _crafted(kind: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+
+        def add(name: str, type_: bytes = tarfile.REGTYPE, link: str = "", data: bytes = b"x") -> None:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = type_, link
+            info.size = len(data) if type_ == tarfile.REGTYPE else 0
+            tar.addfile(info, io.BytesIO(data) if type_ == tarfile.REGTYPE else None)
+
+        add("ok.txt")
+        if kind == "dotdot":
+            add("../escaped.txt")
+        elif kind == "absolute":
+            add("/tmp/podshift-escaped.txt")
+        elif kind == "symlink":
+            add("link", tarfile.SYMTYPE, link="/tmp")
+            add("link/podshift-escaped.txt")
+        elif kind == "hardlink":
+            add("hl", tarfile.LNKTYPE, link="/etc/passwd")
+        elif kind == "device":
+            add("dev", tarfile.CHRTYPE)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink", "hardlink", "device"])
+def test_crafted_archives_are_refused_before_anything_is_written(
+    awkward_project: tuple[ComposeProject, str], docker_runtime: DockerRuntime, kind: str
+) -> None:
+    project, volume = awkward_project
+    store = BackupStore(project.project_dir)
+    store.create(project, docker_runtime, include_data=True, force=False)
+    # Swap in a crafted archive and make the manifest agree with it, so only the member checks stand in the way.
+    import hashlib
+    import json
+
+    archive = next(store.path.glob("volumes/*.tar"))
+    crafted = _crafted(kind)
+    archive.write_bytes(crafted)
+    data = json.loads((store.path / JSON_NAME).read_bytes())
+    data["archives"][0].update(sha256=hashlib.sha256(crafted).hexdigest(), size=len(crafted))
+    from podshift.backup.manifest import Manifest, sums
+
+    manifest = Manifest.from_json(json.dumps(data).encode())
+    body, text = manifest.to_json(), manifest.to_text()
+    (store.path / JSON_NAME).write_bytes(body)
+    (store.path / "backup-manifest.txt").write_bytes(text)
+    (store.path / "backup-manifest.sha256").write_bytes(sums(body, text))
+
+    target = f"{volume}-crafted"
+    with pytest.raises(UnsafeArchive):
+        store.restore_volume(volume, docker_runtime, target)
+    assert docker_runtime.volume(target) is None, "a volume was created for a refused archive"
+    assert not Path("/tmp/podshift-escaped.txt").exists()
+    assert not (store.path.parent / "escaped.txt").exists()
+
+
+def test_verify_only_writes_nothing(awkward_project: tuple[ComposeProject, str]) -> None:
+    project, volume = awkward_project
+    before = sorted(p.name for p in project.project_dir.iterdir())
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "podshift.cli",
+            "backup",
+            "--include-data",
+            "--verify-only",
+            "--project-dir",
+            str(project.project_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "volume  " in cli.stdout
+    assert volume in cli.stdout
+    assert ".env  (sensitive)" in cli.stdout
+    assert sorted(p.name for p in project.project_dir.iterdir()) == before
+
+
+def test_a_concurrent_backup_refuses_naming_the_holder(awkward_project: tuple[ComposeProject, str]) -> None:
+    project, _ = awkward_project
+    with project_lock(project.project_dir, "migrate"):
+        cli = subprocess.run(
+            [sys.executable, "-m", "podshift.cli", "backup", "--project-dir", str(project.project_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert cli.returncode == 2
+    assert f"pid {os.getpid()}: podshift migrate" in cli.stderr
+    assert "Traceback" not in cli.stderr
+
+
+def test_kill_9_leaves_the_previous_backup_usable(
+    awkward_project: tuple[ComposeProject, str], docker_runtime: DockerRuntime
+) -> None:
+    project, _ = awkward_project
+    store = BackupStore(project.project_dir)
+    store.create(project, docker_runtime, include_data=True, force=False)
+    good = (store.path / JSON_NAME).read_bytes()
+    argv = [
+        sys.executable,
+        "-m",
+        "podshift.cli",
+        "backup",
+        "--include-data",
+        "--force",
+        "--project-dir",
+        str(project.project_dir),
+    ]
+    for delay in (0.3, 0.8, 1.5):
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        # Whatever was interrupted, a verified backup is in place (the old one, or a complete new one).
+        BackupStore(project.project_dir).recover_interrupted()
+        assert store.verify() == [], f"after kill -9 at {delay}s"
+    rerun = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=REPO)
+    assert rerun.returncode == 0, rerun.stderr
+    assert store.verify() == []
+    assert not list(project.project_dir.glob(".docker-backup.*"))
+    assert (store.path / JSON_NAME).read_bytes() != good, "the re-run did not replace the backup"
+
+
+def test_disk_full_keeps_the_previous_backup(docker_runtime: DockerRuntime, tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], check=True)
+    name = f"psfull{uuid.uuid4().hex[:8]}"
+    volume = f"{name}_data"
+    try:
+        (small / "compose.yaml").write_text(
+            f"name: {name}\nservices:\n  app:\n    image: localhost/podshift-helper:1\n    volumes: [data:/data]\n"
+            "volumes:\n  data: {}\n"
+        )
+        project = load_project(small)
+        docker_runtime.volume_create(volume, {"com.docker.compose.project": name})
+        store = BackupStore(small)
+        store.create(project, docker_runtime, include_data=True, force=False)  # small: fits
+        good = (store.path / JSON_NAME).read_bytes()
+        filled = docker_runtime.run(
+            ensure_helper_image(docker_runtime),
+            ["sh", "-c", "head -c 3000000 /dev/urandom > /v/big"],
+            mounts=[Mount(volume, "/v")],
+        )
+        assert filled.rc == 0, filled.stderr
+        cli = subprocess.run(
+            [sys.executable, "-m", "podshift.cli", "backup", "--include-data", "--force", "--project-dir", str(small)],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=REPO,
+        )
+        assert cli.returncode == 2
+        assert "disk full" in cli.stderr
+        assert "Traceback" not in cli.stderr
+        assert (store.path / JSON_NAME).read_bytes() == good
+        assert store.verify() == []
+        assert not list(small.glob(".docker-backup.*")), "the temporary backup was left behind"
+    finally:
+        docker_runtime.volume_remove(volume, force=True)
+        subprocess.run(["umount", str(small)], check=False)
