@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from podshift.backup.tarscan import Entry
@@ -51,7 +51,17 @@ class Manifest:
     version: int = 1
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
+        # Built by hand and compact: asdict() deep-copies and indent= forces the pure-Python
+        # encoder, which together cost seconds for 20,000 entries.
+        body = {
+            **{k: v for k, v in self.__dict__.items() if k not in ("config", "archives")},
+            "config": [c.__dict__ for c in self.config],
+            "archives": [
+                {**{k: v for k, v in a.__dict__.items() if k != "entries"}, "entries": [e.to_dict() for e in a.entries]}
+                for a in self.archives
+            ],
+        }
+        return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
