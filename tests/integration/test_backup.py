@@ -4,6 +4,7 @@ compared entry by entry as seen inside a container; tampering, crafted archives,
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import signal
@@ -180,7 +181,9 @@ def test_tampering_is_named_and_restore_refuses(
         (store.path / "config/extra.txt").write_text("x")
     else:
         m = store.path / JSON_NAME
-        m.write_bytes(m.read_bytes().replace(b'"include_data": true', b'"include_data": false'))
+        edited = json.loads(m.read_bytes())
+        edited["include_data"] = not edited["include_data"]
+        m.write_bytes(json.dumps(edited).encode())
     problems = store.verify()
     assert any(named in p for p in problems), problems
 
