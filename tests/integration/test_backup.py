@@ -29,7 +29,7 @@ from podshift.runtimes import DockerRuntime, Mount, PodmanRuntime, Runtime
 
 from ..conftest import REPO
 
-pytestmark = pytest.mark.xdist_group("docker")
+pytestmark = pytest.mark.xdist_group("docker")  # one engine, serially
 
 # Awkward content, made inside a container (as root there): owners, modes, links, sparse, odd names.
 FILL = r"""
@@ -370,3 +370,39 @@ def test_disk_full_keeps_the_previous_backup(docker_runtime: DockerRuntime, tmp_
     finally:
         docker_runtime.volume_remove(volume, force=True)
         subprocess.run(["umount", str(small)], check=False)
+
+
+@pytest.mark.parametrize("engine", ["docker"], indirect=True)
+def test_cli_backup_and_verify_of_the_running_reference_stack(stack) -> None:  # type: ignore[no-untyped-def]
+    from .conftest import http
+
+    stack.provider.up()
+    marker = f"record-{uuid.uuid4().hex}"
+    http(stack.url("api", "/cgi-bin/records"), data=marker.encode())
+    env = {**os.environ, **stack.env, "COMPOSE_PROJECT_NAME": stack.project.name}
+
+    def podshift(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "podshift.cli", "backup", "--project-dir", str(stack.project.project_dir), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=REPO,
+            timeout=600,
+        )
+
+    made = podshift("--include-data")
+    assert made.returncode == 0, made.stderr
+    assert "backup written and verified" in made.stdout
+    checked = podshift("--verify")
+    assert checked.returncode == 0, checked.stdout
+    manifest = BackupStore(stack.project.project_dir).manifest()
+    assert {a.name for a in manifest.archives if a.kind == "volume"} == set(stack.project.named_volumes)
+    api = next(a for a in manifest.archives if a.name.endswith("_api-data"))
+    assert any(e.path.startswith("records/") for e in api.entries)
+    worker = next(a for a in manifest.archives if a.name.endswith("_worker-state"))
+    assert {(e.path, e.uid, e.mode) for e in worker.entries if e.path == "jobs"} == {("jobs", 999, 0o600)}
+    # The containers that were stopped for the read are running again, and the data is still served.
+    assert all(c.status == "running" for c in stack.provider.ps())
+    assert marker in http(stack.url("api", "/cgi-bin/records"))
