@@ -151,6 +151,7 @@ class BackupStore:
     ) -> Manifest:
         """Build, verify and put in place a new backup (see the module docstring)."""
         self.recover_interrupted()
+        runtime.remove_stale_helpers()
         if self.path.exists() and not force:
             raise BackupError(
                 self.path,

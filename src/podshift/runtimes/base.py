@@ -229,6 +229,9 @@ class Runtime(abc.ABC):
     def start(self, container: str) -> None:
         """Start a container; a running one is left alone."""
 
+    def remove_stale_helpers(self) -> None:  # noqa: B027 - engines without persistent helpers need nothing
+        """Remove helper containers an interrupted podshift run left behind."""
+
     @abc.abstractmethod
     def remove_container(self, container: str) -> None:
         """Remove a container (force); a missing one is not an error."""

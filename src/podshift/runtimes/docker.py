@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,7 +14,7 @@ import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
 
-from podshift.commands import CommandResult
+from podshift.commands import CommandResult, tar_directory
 from podshift.errors import EngineError, EngineUnavailable
 from podshift.images import ensure_helper_image
 from podshift.runtimes.base import (
@@ -170,7 +171,15 @@ class DockerRuntime(Runtime):
         v = self.client.volumes.create(name=name, labels=dict(labels or {}))
         return self._volume_info(v.attrs)
 
+    def remove_stale_helpers(self) -> None:
+        """Remove podshift's own helper containers that are not running (left by an interrupted run)."""
+        for c in self.client.containers.list(all=True, filters={"label": HELPER_LABEL}):
+            if c.status != "running":
+                c.remove(force=True)
+
     def volume_remove(self, name: str, *, force: bool = False) -> None:
+        if force:
+            self.remove_stale_helpers()  # an interrupted export's helper would pin the volume
         try:
             self.client.volumes.get(name).remove(force=force)
         except docker.errors.NotFound:
@@ -189,11 +198,32 @@ class DockerRuntime(Runtime):
             network_disabled=True,
         )
 
+    def direct_path(self, volume: VolumeInfo) -> Path | None:
+        """The volume's directory when this process may read it as the container sees it, else None.
+
+        Root, the local driver, and no user-namespace remapping (which would
+        shift owners between the host and the container).
+        """
+        if os.geteuid() != 0 or volume.driver != "local" or not volume.mountpoint:
+            return None
+        path = Path(volume.mountpoint)
+        if not path.is_dir():
+            return None
+        if any("userns" in opt for opt in (self.client.info().get("SecurityOptions") or [])):
+            return None
+        return path
+
     def volume_export(self, name: str) -> Iterator[bytes]:
+        volume = self.volume(name)
+        if volume is None:
+            raise EngineError("docker", f"export volume {name}", "no such volume")
+        direct = self.direct_path(volume)
+        if direct is not None and shutil.which("tar"):
+            # GNU tar on the volume directory: several times faster than the archive API.
+            yield from tar_directory(direct)
+            return
         # The archive API streams at ~340 MB/s here, where reading a
         # container's attached stdout manages ~50 MB/s (shared/ENGINES.md).
-        if self.volume(name) is None:
-            raise EngineError("docker", f"export volume {name}", "no such volume")
         helper = self._helper(name, read_only=True)
         try:
             stream, _stat = helper.get_archive("/volume/.", chunk_size=1 << 20)
@@ -265,8 +295,9 @@ class DockerRuntime(Runtime):
         user: str | None = None,
     ) -> CommandResult:
         volumes = {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in mounts}
+        # Helpers never need a network (and so never depend on the host's network setup).
         c = self.client.containers.create(
-            image, list(argv), volumes=volumes, user=user or "", labels={HELPER_LABEL: "run"}
+            image, list(argv), volumes=volumes, user=user or "", labels={HELPER_LABEL: "run"}, network_disabled=True
         )
         try:
             c.start()

@@ -310,7 +310,8 @@ class PodmanRuntime(Runtime):
         mounts: Sequence[Mount] = (),
         user: str | None = None,
     ) -> CommandResult:
-        args = ["run", "--rm", "--pull=never", "--label", f"{HELPER_LABEL}=run"]
+        # Helpers never need a network: rootless ones would otherwise depend on /dev/net/tun.
+        args = ["run", "--rm", "--pull=never", "--network=none", "--label", f"{HELPER_LABEL}=run"]
         for m in mounts:
             args += ["-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}"]
         if user:
