@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from podshift.atomic import write_file_atomically
 from podshift.commands import RunAs, run
 from podshift.errors import PodshiftError
 
@@ -104,24 +104,6 @@ class JournalEntry:
             id=data["id"],
             applied_at=data["applied_at"],
         )
-
-
-def write_file_atomically(path: Path, data: bytes, mode: int, uid: int | None = None, gid: int | None = None) -> None:
-    """Replace *path* with *data* through a fsynced temporary sibling; mode (and owner) set before the rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.podshift-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            if uid is not None and gid is not None and os.geteuid() == 0:
-                os.fchown(f.fileno(), uid, gid)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Journal:

@@ -9,8 +9,6 @@ files are the same with and without ``-n``.
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 
 from podshift import __version__
+from podshift.atomic import write_file_atomically
 from podshift.hostfacts import engine_versions, host_summary
 from podshift.markers import check_meta
 from podshift.outcomes import CheckResult, Verdict, record, verdict_of
@@ -32,21 +31,6 @@ _MARK = {
     "error": "ERROR",
     "fixed": "FIXED",
 }
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write *text* to *path* through a temporary sibling, fsynced and renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ReadinessReporter:
@@ -80,7 +64,7 @@ class ReadinessReporter:
         ):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.config.getoption("podshift_export_report"):
-            write_atomically(self.reports_dir / TEXT_REPORT, self.text_report())
+            write_file_atomically(self.reports_dir / TEXT_REPORT, self.text_report().encode())
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not self.results:

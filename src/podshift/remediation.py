@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from podshift.atomic import write_file_atomically
 from podshift.commands import RunAs, run, start_detached
 from podshift.errors import PodshiftError
-from podshift.journal import CommandRecord, FileRecord, Journal, JournalEntry, write_file_atomically
+from podshift.journal import CommandRecord, FileRecord, Journal, JournalEntry
 
 if TYPE_CHECKING:
     import pytest
