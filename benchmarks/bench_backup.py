@@ -80,7 +80,8 @@ def main() -> int:
         root = Path(tempfile.mkdtemp(prefix="podshift-bench-"))
         (root / "compose.yaml").write_text(
             f"name: {name}\nservices:\n  app:\n    image: localhost/podshift-helper:1\n    volumes: [data:/data]\n"
-            "volumes:\n  data: {}\n")
+            "volumes:\n  data: {}\n"
+        )
         runtime.volume_create(volume, {"com.docker.compose.project": name})
         try:
             fill(runtime, volume, big, small)
@@ -91,13 +92,14 @@ def main() -> int:
             baseline = time.perf_counter() - t
             size = out.stat().st_size
             out.unlink()
-            child = subprocess.run([sys.executable, "-c", CHILD, str(root)], capture_output=True, text=True,
-                                   check=True)
+            child = subprocess.run([sys.executable, "-c", CHILD, str(root)], capture_output=True, text=True, check=True)
             run = json.loads(child.stdout.strip().splitlines()[-1])
             results.append((size, baseline, run["seconds"], run["maxrss_kib"]))
-            print(f"{size / 2**20:7.1f} MiB: tar -cf {baseline:5.2f}s ({size / baseline / 2**20:6.1f} MiB/s), "
-                  f"podshift {run['seconds']:5.2f}s ({size / run['seconds'] / 2**20:6.1f} MiB/s), "
-                  f"ratio {run['seconds'] / baseline:4.2f}, peak RSS {run['maxrss_kib'] / 1024:.0f} MiB")
+            print(
+                f"{size / 2**20:7.1f} MiB: tar -cf {baseline:5.2f}s ({size / baseline / 2**20:6.1f} MiB/s), "
+                f"podshift {run['seconds']:5.2f}s ({size / run['seconds'] / 2**20:6.1f} MiB/s), "
+                f"ratio {run['seconds'] / baseline:4.2f}, peak RSS {run['maxrss_kib'] / 1024:.0f} MiB"
+            )
         finally:
             runtime.volume_remove(volume, force=True)
             shutil.rmtree(root, ignore_errors=True)
@@ -105,8 +107,10 @@ def main() -> int:
     ratio = seconds / baseline
     rss = [r[3] for r in results]
     flat = max(rss) - min(rss) < 64 * 1024  # less than 64 MiB of growth from 1/4 to full size
-    print(f"full size ratio {ratio:.2f} (target <= {TARGET}) {'OK' if ratio <= TARGET else 'OVER TARGET'}; "
-          f"memory {'flat' if flat else 'GROWS'} ({min(rss) // 1024}-{max(rss) // 1024} MiB)")
+    print(
+        f"full size ratio {ratio:.2f} (target <= {TARGET}) {'OK' if ratio <= TARGET else 'OVER TARGET'}; "
+        f"memory {'flat' if flat else 'GROWS'} ({min(rss) // 1024}-{max(rss) // 1024} MiB)"
+    )
     return 0 if ratio <= TARGET and flat else 1
 
 
