@@ -9,7 +9,8 @@ backup and Podman volumes for a rollback.
 from __future__ import annotations
 
 import abc
-import socket as _socket
+import os
+import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,20 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 #: Label podshift puts on helper objects it creates, so that they can be found and removed.
 HELPER_LABEL = "io.podshift.helper"
+#: Who created a helper ("<host>:<pid>"), so that only helpers of dead processes count as stale.
+OWNER_LABEL = "io.podshift.owner"
+
+
+def helper_labels(kind: str) -> dict[str, str]:
+    return {HELPER_LABEL: kind, OWNER_LABEL: f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def helper_is_stale(labels: Mapping[str, str]) -> bool:
+    """A helper whose creating podshift process (on this host) is gone."""
+    host, _, pid = labels.get(OWNER_LABEL, ":").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host's, or unknown: not ours to judge
+    return not os.path.exists(f"/proc/{pid}")
 
 
 @dataclass(frozen=True)
@@ -107,7 +122,7 @@ class Runtime(abc.ABC):
         when its constructor's version probe fails, and a plain connect
         gives the clearer reason (missing, refused, permission denied).
         """
-        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(5)
         try:
             s.connect(self.socket)
@@ -228,6 +243,10 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def start(self, container: str) -> None:
         """Start a container; a running one is left alone."""
+
+    def direct_path(self, volume: VolumeInfo) -> Path | None:
+        """The volume's directory when this process may read it exactly as containers see it, else None."""
+        return None
 
     def remove_stale_helpers(self) -> None:  # noqa: B027 - engines without persistent helpers need nothing
         """Remove helper containers an interrupted podshift run left behind."""

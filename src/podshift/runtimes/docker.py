@@ -28,6 +28,8 @@ from podshift.runtimes.base import (
     NetworkInfo,
     Runtime,
     VolumeInfo,
+    helper_is_stale,
+    helper_labels,
 )
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -172,9 +174,9 @@ class DockerRuntime(Runtime):
         return self._volume_info(v.attrs)
 
     def remove_stale_helpers(self) -> None:
-        """Remove podshift's own helper containers that are not running (left by an interrupted run)."""
+        """Remove podshift's helper containers whose creating process died (an interrupted run)."""
         for c in self.client.containers.list(all=True, filters={"label": HELPER_LABEL}):
-            if c.status != "running":
+            if c.status != "running" and helper_is_stale(c.labels):
                 c.remove(force=True)
 
     def volume_remove(self, name: str, *, force: bool = False) -> None:
@@ -194,7 +196,7 @@ class DockerRuntime(Runtime):
             image,
             ["true"],
             volumes={volume: {"bind": "/volume", "mode": "ro" if read_only else "rw"}},
-            labels={HELPER_LABEL: "volume-io"},
+            labels=helper_labels("volume-io"),
             network_disabled=True,
         )
 
@@ -297,7 +299,7 @@ class DockerRuntime(Runtime):
         volumes = {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in mounts}
         # Helpers never need a network (and so never depend on the host's network setup).
         c = self.client.containers.create(
-            image, list(argv), volumes=volumes, user=user or "", labels={HELPER_LABEL: "run"}, network_disabled=True
+            image, list(argv), volumes=volumes, user=user or "", labels=helper_labels("run"), network_disabled=True
         )
         try:
             c.start()
