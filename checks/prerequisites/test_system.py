@@ -66,9 +66,8 @@ def test_enough_memory(host, thresholds, evidence) -> None:
 
 
 def _volume_bytes(docker: DockerRuntime, project: ComposeProject) -> int:
-    names = set(project.named_volumes)
-    usage = docker.client.df().get("Volumes") or []
-    return sum(int((v.get("UsageData") or {}).get("Size", 0) or 0) for v in usage if v.get("Name") in names)
+    sizes = docker.volume_sizes()
+    return sum(sizes.get(name, 0) for name in project.named_volumes)
 
 
 @pytest.mark.severity("critical")

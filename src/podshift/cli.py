@@ -110,6 +110,7 @@ def _backup(args: argparse.Namespace) -> int:
             print(f"podshift: backup: {p}")
         print(f"podshift: backup {store.path}: {'FAILED verification' if problems else 'verified'}")
         return EXIT_FAILED if problems else EXIT_OK
+    # Only data needs the engine: a configuration backup works with the engine down.
     runtime = make_runtime(args.engine)
     try:
         if args.include_data:
@@ -124,7 +125,11 @@ def _backup(args: argparse.Namespace) -> int:
         progress = TerminalProgress()
         with project_lock(project.project_dir, "backup"):
             manifest = store.create(
-                project, runtime, include_data=args.include_data, force=args.force, progress=progress
+                project,
+                runtime if args.include_data else None,
+                include_data=args.include_data,
+                force=args.force,
+                progress=progress,
             )
         progress.finish()
     finally:

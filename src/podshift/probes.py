@@ -11,7 +11,6 @@ import ipaddress
 import json
 import os
 import pwd
-import shutil
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -125,10 +124,6 @@ def podman_cli(*args: str, user: str | None = None, timeout: float = 120) -> Com
     """Run ``podman ARGS`` for the user whose Podman is checked (root: rootful)."""
     run_as = RunAs(user) if user and user != "root" and os.geteuid() == 0 else None
     return run(["podman", *args], run_as=run_as, timeout=timeout)
-
-
-def tool_path(name: str) -> str | None:
-    return shutil.which(name)
 
 
 def dir_size(path: Path) -> int:

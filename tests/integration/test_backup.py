@@ -406,3 +406,39 @@ def test_cli_backup_and_verify_of_the_running_reference_stack(stack) -> None:  #
     # The containers that were stopped for the read are running again, and the data is still served.
     assert all(c.status == "running" for c in stack.provider.ps())
     assert marker in http(stack.url("api", "/cgi-bin/records"))
+
+
+def test_configuration_backup_needs_no_engine(awkward_project: tuple[ComposeProject, str]) -> None:
+    """The backup to take when the engine is broken: configuration only, with Docker unreachable."""
+    project, _ = awkward_project
+    env = {**os.environ, "DOCKER_HOST": f"unix://{project.project_dir}/no-docker.sock"}
+    made = subprocess.run(
+        [sys.executable, "-m", "podshift.cli", "backup", "--project-dir", str(project.project_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    assert made.returncode == 0, made.stderr
+    assert BackupStore(project.project_dir).verify() == []
+    with_data = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "podshift.cli",
+            "backup",
+            "--include-data",
+            "--force",
+            "--project-dir",
+            str(project.project_dir),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    assert with_data.returncode == 2
+    assert "no-docker.sock: the socket does not exist" in with_data.stderr
+    assert "Traceback" not in with_data.stderr

@@ -17,6 +17,7 @@ import pytest
 
 from podshift.commands import RunAs, run
 from podshift.images import HELPER_IMAGE, ensure_helper_image
+from podshift.journal import Journal, JournalEntry
 from podshift.runtimes import PodmanRuntime
 
 from ..conftest import REPO
@@ -58,9 +59,8 @@ def snapshot(*paths: Path) -> dict[str, tuple[bytes, int, int] | None]:
     return out
 
 
-def journal_entries(env: dict[str, str]) -> list[str]:
-    path = Path(env["PODSHIFT_FIXES_JOURNAL"])
-    return path.read_text().count('"fix":') * ["x"] if path.exists() else []
+def journal_entries(env: dict[str, str]) -> list[JournalEntry]:
+    return Journal(Path(env["PODSHIFT_FIXES_JOURNAL"])).entries()
 
 
 def assert_cycle(

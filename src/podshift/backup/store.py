@@ -18,7 +18,7 @@ import os
 import shutil
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,6 +28,7 @@ from podshift.backup.direct import archive_directory
 from podshift.backup.manifest import JSON_NAME, SUMS_NAME, TXT_NAME, Archive, ConfigFile, Manifest, sums
 from podshift.backup.tarscan import (
     CHUNK,
+    Entry,
     comparable,
     copy_stream,
     file_chunks,
@@ -119,7 +120,7 @@ class BackupStore:
         items = [PlannedItem("config", str(c.path), c.path.stat().st_size, c.sensitive) for c in discover(project)]
         if include_data:
             if runtime is not None:
-                usage = _volume_sizes(runtime)
+                usage = runtime.volume_sizes()
                 for name in project.named_volumes:
                     if runtime.volume(name) is not None:
                         items.append(PlannedItem("volume", name, usage.get(name, 0)))
@@ -144,7 +145,7 @@ class BackupStore:
     def create(
         self,
         project: ComposeProject,
-        runtime: Runtime,
+        runtime: Runtime | None,
         *,
         include_data: bool,
         force: bool,
@@ -152,7 +153,8 @@ class BackupStore:
     ) -> Manifest:
         """Build, verify and put in place a new backup (see the module docstring)."""
         self.recover_interrupted()
-        runtime.remove_stale_helpers()
+        if include_data and runtime is None:
+            raise BackupError(self.path, "--include-data needs the engine that holds the volumes")
         if self.path.exists() and not force:
             raise BackupError(
                 self.path,
@@ -163,15 +165,12 @@ class BackupStore:
         try:
             os.mkdir(tmp, 0o700)
             tmp.chmod(0o700)  # whatever the umask
-            manifest = Manifest(
-                project.name,
-                str(self.project_dir),
-                time.time(),
-                f"{runtime.label} {runtime.info().version}",
-                include_data,
-            )
+            # A configuration-only backup needs no engine: it is the one to take when the engine is broken.
+            engine = f"{runtime.label} {runtime.info().version}" if include_data and runtime is not None else "none"
+            manifest = Manifest(project.name, str(self.project_dir), time.time(), engine, include_data)
             self._copy_config(project, tmp, manifest, progress)
-            if include_data:
+            if include_data and runtime is not None:
+                runtime.remove_stale_helpers()
                 self._copy_volumes(project, runtime, tmp, manifest, progress)
                 self._copy_bind_data(project, tmp, manifest, progress)
             self._write_manifests(tmp, manifest)
@@ -353,15 +352,9 @@ def _stopped_users(runtime: Runtime, project: ComposeProject, volume: str) -> It
             runtime.start(name)
 
 
-def _volume_sizes(runtime: Runtime) -> dict[str, int]:
-    client = getattr(runtime, "client", None)
-    if client is None or not hasattr(client, "df"):
-        return {}
-    return {v["Name"]: int((v.get("UsageData") or {}).get("Size", 0) or 0) for v in client.df().get("Volumes") or []}
-
-
-def compare_entries(expected: list, actual: list) -> str:  # type: ignore[type-arg]
+def compare_entries(expected: Iterable[Entry], actual: Iterable[Entry]) -> str:
     """'' when two entry lists describe the same files; otherwise what differs (first few)."""
+    expected, actual = list(expected), list(actual)
     want, got = comparable(expected), comparable(actual)
     problems = [f"missing {p!r}" for p in sorted(want.keys() - got.keys())]
     problems += [f"unexpected {p!r}" for p in sorted(got.keys() - want.keys())]

@@ -21,7 +21,6 @@ import shlex
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from podshift.commands import CommandResult, run
@@ -196,7 +195,3 @@ def provider_for(project: ComposeProject, runtime: Runtime) -> ComposeProvider:
     if isinstance(runtime, DockerRuntime):
         return DockerComposeProvider(project, runtime)
     raise TypeError(f"no compose provider for {runtime!r}")
-
-
-def service_names(containers: Sequence[ContainerInfo]) -> list[str]:
-    return sorted({c.service for c in containers if c.service})

@@ -14,9 +14,10 @@ import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from podshift.commands import CommandResult
+from podshift.errors import EngineError
 
 #: Label that Docker Compose v2 and podman-compose both put on what they create.
 PROJECT_LABEL = "com.docker.compose.project"
@@ -75,6 +76,16 @@ class VolumeInfo:
     mountpoint: str
     labels: Mapping[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> VolumeInfo:
+        """From a volume's inspect data (Docker's and Podman's use the same keys)."""
+        return cls(
+            name=attrs["Name"],
+            driver=attrs.get("Driver", ""),
+            mountpoint=attrs.get("Mountpoint", ""),
+            labels=attrs.get("Labels") or {},
+        )
+
 
 @dataclass(frozen=True)
 class NetworkInfo:
@@ -98,7 +109,6 @@ class Mount:
     source: str
     target: str
     read_only: bool = False
-    kind: str = "volume"  # "volume" or "bind"
 
 
 class Runtime(abc.ABC):
@@ -187,9 +197,19 @@ class Runtime(abc.ABC):
     def volume(self, name: str) -> VolumeInfo | None:
         """The volume called *name*, or None."""
 
-    @abc.abstractmethod
     def volume_create(self, name: str, labels: Mapping[str, str] | None = None) -> VolumeInfo:
         """Create an empty named volume (an existing one is an error)."""
+        if self.volume(name) is not None:
+            raise EngineError(self.label, f"create volume {name}", "a volume of that name already exists")
+        return self._create_volume(name, dict(labels or {}))
+
+    @abc.abstractmethod
+    def _create_volume(self, name: str, labels: dict[str, str]) -> VolumeInfo:
+        """Create volume *name* (it is known not to exist)."""
+
+    def volume_sizes(self) -> dict[str, int]:
+        """Bytes used by each volume, where the engine reports it cheaply (else empty)."""
+        return {}
 
     @abc.abstractmethod
     def volume_remove(self, name: str, *, force: bool = False) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -133,7 +133,7 @@ class DockerRuntime(Runtime):
 
     def project_volumes(self, project: str) -> list[VolumeInfo]:
         found = self.client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
-        return [self._volume_info(v.attrs) for v in found]
+        return [VolumeInfo.from_attrs(v.attrs) for v in found]
 
     def project_networks(self, project: str) -> list[NetworkInfo]:
         found = self.client.networks.list(filters={"label": f"{PROJECT_LABEL}={project}"})
@@ -152,26 +152,19 @@ class DockerRuntime(Runtime):
         return result
 
     # -- volumes -----------------------------------------------------------------------
-    @staticmethod
-    def _volume_info(attrs: Mapping[str, Any]) -> VolumeInfo:
-        return VolumeInfo(
-            name=attrs["Name"],
-            driver=attrs.get("Driver", ""),
-            mountpoint=attrs.get("Mountpoint", ""),
-            labels=attrs.get("Labels") or {},
-        )
-
     def volume(self, name: str) -> VolumeInfo | None:
         try:
-            return self._volume_info(self.client.volumes.get(name).attrs)
+            return VolumeInfo.from_attrs(self.client.volumes.get(name).attrs)
         except docker.errors.NotFound:
             return None
 
-    def volume_create(self, name: str, labels: Mapping[str, str] | None = None) -> VolumeInfo:
-        if self.volume(name) is not None:
-            raise EngineError("docker", f"create volume {name}", "a volume of that name already exists")
-        v = self.client.volumes.create(name=name, labels=dict(labels or {}))
-        return self._volume_info(v.attrs)
+    def _create_volume(self, name: str, labels: dict[str, str]) -> VolumeInfo:
+        v = self.client.volumes.create(name=name, labels=labels)
+        return VolumeInfo.from_attrs(v.attrs)
+
+    def volume_sizes(self) -> dict[str, int]:
+        volumes = self.client.df().get("Volumes") or []
+        return {v["Name"]: int((v.get("UsageData") or {}).get("Size", 0) or 0) for v in volumes}
 
     def remove_stale_helpers(self) -> None:
         """Remove podshift's helper containers whose creating process died (an interrupted run)."""

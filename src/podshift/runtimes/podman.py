@@ -16,7 +16,7 @@ import contextlib
 import os
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -188,7 +188,7 @@ class PodmanRuntime(Runtime):
 
     def project_volumes(self, project: str) -> list[VolumeInfo]:
         found = self.client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
-        return [self._volume_info(v.attrs) for v in found]
+        return [VolumeInfo.from_attrs(v.attrs) for v in found]
 
     def project_networks(self, project: str) -> list[NetworkInfo]:
         found = self.client.networks.list(filters={"label": f"{PROJECT_LABEL}={project}"})
@@ -204,26 +204,15 @@ class PodmanRuntime(Runtime):
         ]
 
     # -- volumes ----------------------------------------------------------------------------
-    @staticmethod
-    def _volume_info(attrs: Mapping[str, Any]) -> VolumeInfo:
-        return VolumeInfo(
-            name=attrs["Name"],
-            driver=attrs.get("Driver", ""),
-            mountpoint=attrs.get("Mountpoint", ""),
-            labels=attrs.get("Labels") or {},
-        )
-
     def volume(self, name: str) -> VolumeInfo | None:
         try:
-            return self._volume_info(self.client.volumes.get(name).attrs)
+            return VolumeInfo.from_attrs(self.client.volumes.get(name).attrs)
         except podman.errors.NotFound:
             return None
 
-    def volume_create(self, name: str, labels: Mapping[str, str] | None = None) -> VolumeInfo:
-        if self.volume(name) is not None:
-            raise EngineError(self.label, f"create volume {name}", "a volume of that name already exists")
-        v = self.client.volumes.create(name=name, labels=dict(labels or {}))
-        return self._volume_info(v.attrs)
+    def _create_volume(self, name: str, labels: dict[str, str]) -> VolumeInfo:
+        v = self.client.volumes.create(name=name, labels=labels)
+        return VolumeInfo.from_attrs(v.attrs)
 
     def volume_remove(self, name: str, *, force: bool = False) -> None:
         try:
