@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from podshift.backup.manifest import JSON_NAME
-from podshift.backup.store import BackupError, BackupStore
+from podshift.backup.store import BackupError, BackupStore, compare_entries
 from podshift.backup.tarscan import UnsafeArchive
 from podshift.compose.model import ComposeProject, load_project
 from podshift.images import ensure_helper_image
@@ -131,6 +131,22 @@ def test_awkward_volume_round_trips_to_docker_and_rootless_podman(
     store.restore_config(out)
     assert (out / ".env").read_bytes() == b"PASSWORD=hunter2\n"
     assert (out / "deploy.sh").stat().st_mode & 0o777 == 0o750
+
+
+def test_direct_and_engine_paths_record_the_same_volume(
+    awkward_project: tuple[ComposeProject, str], docker_runtime: DockerRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path (GNU tar + a walk of the volume directory) agrees with the engine's own archive, entry by entry."""
+    project, volume = awkward_project
+    store = BackupStore(project.project_dir)
+    direct = store.create(project, docker_runtime, include_data=True, force=False)
+    assert docker_runtime.direct_path(docker_runtime.volume(volume)) is not None, "root should read the volume directly"
+    monkeypatch.setattr(docker_runtime, "direct_path", lambda info: None)
+    engine = store.create(project, docker_runtime, include_data=True, force=True)
+    assert store.verify() == []
+    [a], [b] = direct.archives, engine.archives
+    assert len(a.entries) == len(b.entries) > 2000
+    assert compare_entries(a.entries, b.entries) == ""  # owner, mode, type, content, link target, hardlinks
 
 
 def test_permissions_and_second_backup_needs_force(

@@ -51,17 +51,17 @@ class Manifest:
     version: int = 1
 
     def to_json(self) -> bytes:
-        # Built by hand and compact: asdict() deep-copies and indent= forces the pure-Python
-        # encoder, which together cost seconds for 20,000 entries.
+        # Built from the objects' own __dict__s and compact: asdict() deep-copies, and indent= or
+        # sort_keys= slow the C encoder down, which for 20,000 entries costs a large share of a backup.
         body = {
             **{k: v for k, v in self.__dict__.items() if k not in ("config", "archives")},
             "config": [c.__dict__ for c in self.config],
             "archives": [
-                {**{k: v for k, v in a.__dict__.items() if k != "entries"}, "entries": [e.to_dict() for e in a.entries]}
+                {**{k: v for k, v in a.__dict__.items() if k != "entries"}, "entries": [e.__dict__ for e in a.entries]}
                 for a in self.archives
             ],
         }
-        return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+        return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
@@ -72,6 +72,8 @@ class Manifest:
 
     def to_text(self) -> bytes:
         def esc(path: str) -> str:
+            if path.isascii() and path.isprintable():
+                return path
             return path.encode("unicode_escape").decode("ascii")  # newlines and non-ASCII stay on one line
 
         lines = [

@@ -19,6 +19,7 @@ import shutil
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -59,13 +60,48 @@ def _no_progress(what: str, done: int, files: int) -> None:
 
 
 @contextlib.contextmanager
-def _private_file(path: Path) -> Iterator[IO[bytes]]:
-    """A new file, 0600 from creation, fsynced on close."""
+def _private_file(path: Path, *, sync: bool = True) -> Iterator[IO[bytes]]:
+    """A new file, 0600 from creation, fsynced on close (unless the caller leaves that to a :class:`_Syncer`)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         yield f
         f.flush()
-        os.fsync(f.fileno())
+        if sync:
+            os.fsync(f.fileno())
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Syncer:
+    """fsync finished archives on a background thread while the backup goes on.
+
+    Writing an archive to disk takes about as long as reading the volume; done in
+    the background it overlaps with the next volume and with the manifests.
+    :meth:`wait` returns once every file is durable (or raises the first error).
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podshift-fsync")
+        self._pending: list[Future[None]] = []
+
+    def __enter__(self) -> _Syncer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def submit(self, path: Path) -> None:
+        self._pending.append(self._pool.submit(_fsync_path, path))
+
+    def wait(self) -> None:
+        for future in self._pending:
+            future.result()
 
 
 def _private_dirs(root: Path, path: Path) -> None:
@@ -76,14 +112,6 @@ def _private_dirs(root: Path, path: Path) -> None:
         if not current.is_dir():
             os.mkdir(current, 0o700)
             current.chmod(0o700)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sha256(path: Path) -> str:
@@ -169,14 +197,15 @@ class BackupStore:
             engine = f"{runtime.label} {runtime.info().version}" if include_data and runtime is not None else "none"
             manifest = Manifest(project.name, str(self.project_dir), time.time(), engine, include_data)
             self._copy_config(project, tmp, manifest, progress)
-            if include_data and runtime is not None:
-                runtime.remove_stale_helpers()
-                self._copy_volumes(project, runtime, tmp, manifest, progress)
-                self._copy_bind_data(project, tmp, manifest, progress)
-            self._write_manifests(tmp, manifest)
-            # Every file was hashed as it was written: here the manifest's consistency and the
+            with _Syncer() as syncer:
+                if include_data and runtime is not None:
+                    runtime.remove_stale_helpers()
+                    self._copy_volumes(project, runtime, tmp, manifest, progress, syncer)
+                    self._copy_bind_data(project, tmp, manifest, syncer)
+                self._write_manifests(tmp, manifest, syncer)
+            # Every file was hashed as it was written: here the manifests as written and the
             # files' presence and sizes are checked (`--verify` and restore re-hash everything).
-            problems = verify_dir(tmp, deep=False, hashes=False)
+            problems = _check_manifest_files(tmp) or _check_files(tmp, manifest, deep=False, hashes=False)
             if problems:
                 raise BackupError(tmp, "the new backup does not verify: " + "; ".join(problems[:5]))
             self._put_in_place(tmp)
@@ -216,7 +245,13 @@ class BackupStore:
             progress("configuration", done, len(manifest.config))
 
     def _copy_volumes(
-        self, project: ComposeProject, runtime: Runtime, tmp: Path, manifest: Manifest, progress: Progress
+        self,
+        project: ComposeProject,
+        runtime: Runtime,
+        tmp: Path,
+        manifest: Manifest,
+        progress: Progress,
+        syncer: _Syncer,
     ) -> None:
         (tmp / "volumes").mkdir(mode=0o700)
         for name in project.named_volumes:
@@ -227,40 +262,44 @@ class BackupStore:
             rel = f"volumes/{name}.tar"
             direct = runtime.direct_path(info)
             if direct is not None and shutil.which("tar"):
-                with _stopped_users(runtime, project, name):
-                    with _private_file(tmp / rel):
-                        pass  # created 0600; tar fills it
-                    entries, digest, size = archive_directory(direct, tmp / rel)
-                    progress(name, size, len(entries))
+                with _stopped_users(runtime, project, name), _private_file(tmp / rel, sync=False) as out:
+                    entries, digest, size = archive_directory(direct, out.fileno(), _Counter(name, progress))
+                syncer.submit(tmp / rel)
                 manifest.archives.append(Archive(name, "volume", rel, digest, size, entries))
                 log.info("volume %s (read directly): %d entries, %d bytes", name, len(entries), size)
                 continue
-            with _stopped_users(runtime, project, name), _private_file(tmp / rel) as out:
+            with _stopped_users(runtime, project, name), _private_file(tmp / rel, sync=False) as out:
                 digest, size = copy_stream(runtime.volume_export(name), out, _Counter(name, progress))
+            syncer.submit(tmp / rel)
             # Members are read back from the file just written (page cache, random access):
             # faster than parsing the engine's stream, and it is the archive that will be restored.
             entries = scan_file(str(tmp / rel), archive=rel, safe=False)
             manifest.archives.append(Archive(name, "volume", rel, digest, size, entries))
             log.info("volume %s: %d entries, %d bytes", name, len(entries), size)
 
-    def _copy_bind_data(self, project: ComposeProject, tmp: Path, manifest: Manifest, progress: Progress) -> None:
+    def _copy_bind_data(self, project: ComposeProject, tmp: Path, manifest: Manifest, syncer: _Syncer) -> None:
         for i, directory in enumerate(data_dirs(project)):
             (tmp / "binds").mkdir(mode=0o700, exist_ok=True)
             rel = f"binds/{i}.tar"
-            with _private_file(tmp / rel) as out, tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as t:
+            with (
+                _private_file(tmp / rel, sync=False) as out,
+                tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as t,
+            ):
                 t.add(str(directory), arcname=".")
+            syncer.submit(tmp / rel)
             path = tmp / rel
             entries = scan_file(str(path), archive=rel, safe=False)
             manifest.archives.append(Archive(str(directory), "bind", rel, _sha256(path), path.stat().st_size, entries))
 
     @staticmethod
-    def _write_manifests(tmp: Path, manifest: Manifest) -> None:
-        data, text = manifest.to_json(), manifest.to_text()
+    def _write_manifests(tmp: Path, manifest: Manifest, syncer: _Syncer) -> None:
+        data, text = manifest.to_json(), manifest.to_text()  # while the archives are being fsynced
         for name, body in ((JSON_NAME, data), (TXT_NAME, text), (SUMS_NAME, sums(data, text))):
             with _private_file(tmp / name) as f:
                 f.write(body)
+        syncer.wait()
         for d in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
-            _fsync_dir(d)
+            _fsync_path(d)
 
     def _put_in_place(self, tmp: Path) -> None:
         old = None
@@ -268,7 +307,7 @@ class BackupStore:
             old = self.project_dir / f"{BACKUP_DIR}.old-{os.getpid()}"
             os.rename(self.path, old)
         os.rename(tmp, self.path)
-        _fsync_dir(self.project_dir)
+        _fsync_path(self.project_dir)
         if old is not None:
             shutil.rmtree(old)
 
@@ -329,11 +368,10 @@ class BackupStore:
 
 class _Counter:
     def __init__(self, what: str, progress: Progress) -> None:
-        self.what, self.progress, self.done, self.calls = what, progress, 0, 0
+        self.what, self.progress, self.done = what, progress, 0
 
     def __call__(self, n: int) -> None:
         self.done += n
-        self.calls += 1
         self.progress(self.what, self.done, 0)
 
 
@@ -389,7 +427,12 @@ def verify_dir(path: Path, *, deep: bool = True, hashes: bool = True) -> list[st
     problems = _check_manifest_files(path)
     if problems:
         return problems
-    manifest = Manifest.from_json((path / JSON_NAME).read_bytes())
+    return _check_files(path, Manifest.from_json((path / JSON_NAME).read_bytes()), deep=deep, hashes=hashes)
+
+
+def _check_files(path: Path, manifest: Manifest, *, deep: bool, hashes: bool) -> list[str]:
+    """:func:`verify_dir` after the manifests themselves were checked."""
+    problems: list[str] = []
     expected = {JSON_NAME, TXT_NAME, SUMS_NAME}
     for c in manifest.config:
         rel = f"config/{c.path}"

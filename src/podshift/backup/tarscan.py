@@ -52,9 +52,6 @@ class Entry:
     link: str = ""  # symlink target, or the path a hardlink points to
     xattrs: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "xattrs": dict(self.xattrs)}
-
 
 def normalize(name: str) -> str:
     """Archive member name relative to the volume root ('' for the root itself)."""
