@@ -21,7 +21,7 @@ import pytest
 
 from podshift.backup.manifest import JSON_NAME
 from podshift.backup.store import BackupError, BackupStore, compare_entries
-from podshift.backup.tarscan import UnsafeArchive
+from podshift.backup.tarscan import UnsafeArchive, scan_file
 from podshift.compose.model import ComposeProject, load_project
 from podshift.images import ensure_helper_image
 from podshift.locking import project_lock
@@ -147,6 +147,25 @@ def test_direct_and_engine_paths_record_the_same_volume(
     [a], [b] = direct.archives, engine.archives
     assert len(a.entries) == len(b.entries) > 2000
     assert compare_entries(a.entries, b.entries) == ""  # owner, mode, type, content, link target, hardlinks
+
+
+def test_extended_attributes_are_in_the_archive_and_the_manifest(
+    awkward_project: tuple[ComposeProject, str], docker_runtime: DockerRuntime
+) -> None:
+    project, volume = awkward_project
+    info = docker_runtime.volume(volume)
+    assert info is not None
+    root = Path(info.mountpoint)
+    os.setxattr(root / "owned-0", "user.podshift.text", b"caf\xc3\xa9")
+    os.setxattr(root / "owned-0", "user.podshift.binary", b"\x00\xff\x01")
+    os.setxattr(root / "sticky", "user.podshift.dir", b"d")
+    manifest = BackupStore(project.project_dir).create(project, docker_runtime, include_data=True, force=False)
+    [archive] = manifest.archives
+    recorded = {e.path: e.xattrs for e in archive.entries if e.xattrs}
+    assert recorded["owned-0"] == {"user.podshift.text": "café", "user.podshift.binary": "\x00\udcff\x01"}
+    assert recorded["sticky"] == {"user.podshift.dir": "d"}
+    in_archive = scan_file(str(project.project_dir / ".docker-backup" / archive.archive), safe=True)
+    assert {e.path: e.xattrs for e in in_archive if e.xattrs} == recorded
 
 
 def test_permissions_and_second_backup_needs_force(

@@ -60,15 +60,31 @@ _KINDS = {
 }  # sockets are left out: tar skips them too
 
 
-def _file_sha256(name: str, size: int, dir_fd: int) -> str:
+def _xattrs(target: int | str) -> dict[str, str]:
+    """Extended attributes as tar's pax records carry them (values decoded the way tarfile decodes them)."""
+    try:
+        names = os.listxattr(target, follow_symlinks=False) if isinstance(target, str) else os.listxattr(target)
+    except OSError:  # a filesystem without xattrs: tar records none either
+        return {}
+    values = {}
+    for key in names:
+        value = os.getxattr(target, key, follow_symlinks=False) if isinstance(target, str) else os.getxattr(target, key)
+        values[key] = value.decode("utf-8", "surrogateescape")
+    return values
+
+
+def _read_file(entry: Entry, name: str, dir_fd: int) -> None:
+    """Fill in a regular file's sha256 and xattrs."""
     # One read for a small file (its size is known): most of a volume's files are small, and
     # the per-file cost of a buffered reader is most of the cost of hashing them.
     fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
     try:
-        if size <= BLOCK:
-            data = os.read(fd, size)
-            if len(data) == size:
-                return hashlib.sha256(data).hexdigest()
+        entry.xattrs = _xattrs(fd)
+        if entry.size <= BLOCK:
+            data = os.read(fd, entry.size)
+            if len(data) == entry.size:
+                entry.sha256 = hashlib.sha256(data).hexdigest()
+                return
             h = hashlib.sha256(data)
         else:
             h = hashlib.sha256()
@@ -76,7 +92,7 @@ def _file_sha256(name: str, size: int, dir_fd: int) -> str:
         view = memoryview(buffer)
         while n := os.readv(fd, [buffer]):
             h.update(view[:n])
-        return h.hexdigest()
+        entry.sha256 = h.hexdigest()
     finally:
         os.close(fd)
 
@@ -125,11 +141,14 @@ def _walk_directory(
                         entry.type, entry.link = "hardlink", first
                         continue
                 entry.size = st.st_size
-                entry.sha256 = _file_sha256(name, st.st_size, dir_fd)
-            elif kind == "symlink":
+                _read_file(entry, name, dir_fd)
+                continue
+            path = os.path.join(directory, name)
+            entry.xattrs = _xattrs(path)
+            if kind == "symlink":
                 entry.link = os.readlink(name, dir_fd=dir_fd)
             elif kind == "dir":
-                subdirs.append((rel + "/", os.path.join(directory, name)))
+                subdirs.append((rel + "/", path))
         pending.extend(reversed(subdirs))
     finally:
         os.close(dir_fd)
