@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podshift.compose.model import ComposeProject
+from podshift.compose.references import referenced_files
 
 FIXED_NAMES = ("deploy.sh", "teardown.sh", "verify.sh")
 SKIP_DIRS = {".git", "__pycache__", ".tox", ".venv"}
@@ -28,8 +29,8 @@ def _walk(root: Path) -> list[Path]:
 
 
 def discover(project: ComposeProject) -> list[ConfigSource]:
-    """Compose files, .env and env_files, build contexts and the compose/ tree, config and secret
-    sources, bind-mounted files, and the deploy scripts and requirements files."""
+    """Compose files (with those they include or extend from), .env and env_files, build contexts and
+    the compose/ tree, config and secret sources, bind-mounted files, the deploy scripts and requirements files."""
     root = project.project_dir
     files: dict[Path, bool] = {}
 
@@ -39,6 +40,8 @@ def discover(project: ComposeProject) -> list[ConfigSource]:
 
     for f in project.compose_files:
         add(f)
+    for f, is_env in referenced_files(project.compose_files, root).items():
+        add(f, sensitive=is_env)
     add(root / ".env", sensitive=True)
     for name in FIXED_NAMES:
         add(root / name)
@@ -50,8 +53,6 @@ def discover(project: ComposeProject) -> list[ConfigSource]:
             for f in _walk(tree):
                 add(f)
     for service in project.services.values():
-        for env_file in service.raw.get("env_file") or ():
-            add(Path(env_file["path"] if isinstance(env_file, dict) else env_file), sensitive=True)
         for m in service.mounts:
             if m.type == "bind" and Path(m.source).is_file():
                 add(Path(m.source))
