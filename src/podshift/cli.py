@@ -17,7 +17,7 @@ import pytest
 
 from podshift import __version__
 from podshift.compose.model import load_project
-from podshift.errors import PodshiftError
+from podshift.errors import PodshiftError, ProjectError
 from podshift.journal import Journal, journal_path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -192,9 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fixes(args.action)
         if args.verb == "backup":
             return _backup(args)
-    except PodshiftError as e:
+    except ProjectError as e:  # the --project-dir given is not a usable project: the user's input
         print(f"podshift: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except PodshiftError as e:  # the action could not be done (engine down, lock held, disk full ...)
+        print(f"podshift: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("podshift: interrupted", file=sys.stderr)
         return EXIT_FAILED

@@ -330,7 +330,7 @@ def test_a_concurrent_backup_refuses_naming_the_holder(awkward_project: tuple[Co
             text=True,
             check=False,
         )
-    assert cli.returncode == 2
+    assert cli.returncode == 1
     assert f"pid {os.getpid()}: podshift migrate" in cli.stderr
     assert "Traceback" not in cli.stderr
 
@@ -396,7 +396,7 @@ def test_disk_full_keeps_the_previous_backup(docker_runtime: DockerRuntime, tmp_
             check=False,
             cwd=REPO,
         )
-        assert cli.returncode == 2
+        assert cli.returncode == 1
         assert "disk full" in cli.stderr
         assert "Traceback" not in cli.stderr
         assert (store.path / JSON_NAME).read_bytes() == good
@@ -474,6 +474,6 @@ def test_configuration_backup_needs_no_engine(awkward_project: tuple[ComposeProj
         check=False,
         cwd=REPO,
     )
-    assert with_data.returncode == 2
+    assert with_data.returncode == 1
     assert "no-docker.sock: the socket does not exist" in with_data.stderr
     assert "Traceback" not in with_data.stderr

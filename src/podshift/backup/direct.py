@@ -97,13 +97,14 @@ def _read_file(entry: Entry, name: str, dir_fd: int) -> None:
         os.close(fd)
 
 
-def walk_entries(root: Path) -> list[Entry]:
+def walk_entries(root: Path, entries: list[Entry] | None = None) -> list[Entry]:
     """Every entry under *root* as tar would archive it (hardlinks after the first are 'hardlink').
 
     Names are sorted; each directory is read through its own descriptor, so
-    no path is resolved twice and no symlink is ever followed.
+    no path is resolved twice and no symlink is ever followed.  Entries are
+    appended to *entries* as they are found (another thread may count them).
     """
-    entries: list[Entry] = []
+    entries = [] if entries is None else entries
     first_of_inode: dict[tuple[int, int], str] = {}
     pending = [("", str(root))]
     while pending:
@@ -159,7 +160,7 @@ class _Pump(threading.Thread):
 
     def __init__(self, source: int, dest: int, on_bytes: Callable[[int], None]) -> None:
         super().__init__(name="podshift-archive-pump", daemon=True)
-        self.source, self.dest, self.on_bytes = source, dest, on_bytes
+        self.source, self.dest, self.on_bytes = source, dest, on_bytes  # on_bytes(bytes so far)
         self.digest = hashlib.sha256()
         self.size = 0
         self.error: OSError | None = None
@@ -182,7 +183,7 @@ class _Pump(threading.Thread):
                 written += os.write(self.dest, view[written:n])
             self.digest.update(view[:n])
             self.size += n
-            self.on_bytes(n)
+            self.on_bytes(self.size)
             if self.size - started >= WRITEBACK_EVERY:
                 # POSIX_FADV_DONTNEED starts writeback of the range now (and drops it from the cache
                 # once written), so the final fsync waits for the tail only, not for the whole archive.
@@ -191,12 +192,14 @@ class _Pump(threading.Thread):
 
 
 def archive_directory(
-    root: Path, dest: int, on_bytes: Callable[[int], None] = lambda n: None
+    root: Path, dest: int, progress: Callable[[int, int], None] = lambda size, files: None
 ) -> tuple[list[Entry], str, int]:
     """Archive *root* into the open file descriptor *dest* with GNU tar; return entries, sha256, size.
 
-    The caller owns *dest* (created 0600) and fsyncs it.
+    The caller owns *dest* (created 0600) and fsyncs it.  *progress* gets
+    (archive bytes written, entries recorded) as the archive grows.
     """
+    entries: list[Entry] = []
     argv = [*TAR, "-cf", "-", "-C", str(root), "."]
     # tar's messages go to a file: a pipe nobody reads until the end could fill and stall tar.
     with tempfile.TemporaryFile() as messages:
@@ -205,11 +208,11 @@ def archive_directory(
             raise CommandError(argv, -1, "no pipe")
         with contextlib.suppress(OSError):  # the default pipe size only costs speed
             fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, PIPE_SIZE)
-        pump = _Pump(os.dup(proc.stdout.fileno()), dest, on_bytes)
+        pump = _Pump(os.dup(proc.stdout.fileno()), dest, lambda size: progress(size, len(entries)))
         proc.stdout.close()
         pump.start()
         try:
-            entries = walk_entries(root)
+            walk_entries(root, entries)
         except BaseException:
             proc.kill()
             raise

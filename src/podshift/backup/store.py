@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -263,7 +264,7 @@ class BackupStore:
             direct = runtime.direct_path(info)
             if direct is not None and shutil.which("tar"):
                 with _stopped_users(runtime, project, name), _private_file(tmp / rel, sync=False) as out:
-                    entries, digest, size = archive_directory(direct, out.fileno(), _Counter(name, progress))
+                    entries, digest, size = archive_directory(direct, out.fileno(), functools.partial(progress, name))
                 syncer.submit(tmp / rel)
                 manifest.archives.append(Archive(name, "volume", rel, digest, size, entries))
                 log.info("volume %s (read directly): %d entries, %d bytes", name, len(entries), size)
