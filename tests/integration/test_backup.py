@@ -3,6 +3,7 @@ compared entry by entry as seen inside a container; tampering, crafted archives,
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -81,8 +82,9 @@ def listing(runtime: Runtime, volume: str) -> dict[str, tuple[str, ...]]:
     return result
 
 
-@pytest.fixture
-def awkward_project(docker_runtime: DockerRuntime) -> Iterator[tuple[ComposeProject, str]]:
+@contextlib.contextmanager
+def awkward(runtime: Runtime) -> Iterator[tuple[ComposeProject, str]]:
+    """A project whose one volume, on *runtime*, holds the awkward content; removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="podshift-backup-"))
     name = f"psbk{uuid.uuid4().hex[:8]}"
     (root / "compose.yaml").write_text(
@@ -93,14 +95,20 @@ def awkward_project(docker_runtime: DockerRuntime) -> Iterator[tuple[ComposeProj
     (root / "deploy.sh").write_text("#!/bin/sh\necho deploy\n")
     (root / "deploy.sh").chmod(0o750)
     volume = f"{name}_data"
-    docker_runtime.volume_create(volume, {"com.docker.compose.project": name})
-    filled = docker_runtime.run(ensure_helper_image(docker_runtime), ["sh", "-c", FILL], mounts=[Mount(volume, "/v")])
-    assert filled.rc == 0, filled.stderr
+    runtime.volume_create(volume, {"com.docker.compose.project": name})
     try:
+        filled = runtime.run(ensure_helper_image(runtime), ["sh", "-c", FILL], mounts=[Mount(volume, "/v")])
+        assert filled.rc == 0, filled.stderr
         yield load_project(root), volume
     finally:
-        docker_runtime.volume_remove(volume, force=True)
+        runtime.volume_remove(volume, force=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def awkward_project(docker_runtime: DockerRuntime) -> Iterator[tuple[ComposeProject, str]]:
+    with awkward(docker_runtime) as made:
+        yield made
 
 
 def test_awkward_volume_round_trips_to_docker_and_rootless_podman(
@@ -131,6 +139,28 @@ def test_awkward_volume_round_trips_to_docker_and_rootless_podman(
     store.restore_config(out)
     assert (out / ".env").read_bytes() == b"PASSWORD=hunter2\n"
     assert (out / "deploy.sh").stat().st_mode & 0o777 == 0o750
+
+
+def test_rootless_podman_volume_backs_up_and_restores_into_docker(
+    rootless_podman_runtime: PodmanRuntime, docker_runtime: DockerRuntime
+) -> None:
+    """The way back (rollback): the same code reads a rootless Podman volume through the engine."""
+    with awkward(rootless_podman_runtime) as (project, volume):
+        assert rootless_podman_runtime.direct_path(rootless_podman_runtime.volume(volume)) is None
+        store = BackupStore(project.project_dir)
+        manifest = store.create(project, rootless_podman_runtime, include_data=True, force=False)
+        assert store.verify() == []
+        [archive] = manifest.archives
+        owners = {e.path: (e.uid, e.gid) for e in archive.entries}
+        assert owners["owned-999"] == (999, 999), "owners as the container sees them, not the host's sub-ids"
+        assert owners["owned-65534"] == (65534, 65534)
+        original = listing(rootless_podman_runtime, volume)
+        target = f"{volume}-restored"
+        store.restore_volume(volume, docker_runtime, target)
+        try:
+            assert listing(docker_runtime, target) == original, "Docker sees a different volume"
+        finally:
+            docker_runtime.volume_remove(target, force=True)
 
 
 def test_direct_and_engine_paths_record_the_same_volume(
