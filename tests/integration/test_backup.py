@@ -64,6 +64,19 @@ done' sh {} +
 """
 
 
+def backup_cli(project_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`podshift backup --project-dir DIR ARGS` in a child process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "podshift.cli", "backup", "--project-dir", str(project_dir), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        timeout=600,
+    )
+
+
 def listing(runtime: Runtime, volume: str) -> dict[str, tuple[str, ...]]:
     """{hex name: (type, size, mode, uid, gid, links, content sha or link target, hardlink group)}."""
     out = runtime.run(ensure_helper_image(runtime), ["sh", "-c", LIST], mounts=[Mount(volume, "/v", read_only=True)])
@@ -252,12 +265,7 @@ def test_tampering_is_named_and_restore_refuses(
     problems = store.verify()
     assert any(named in p for p in problems), problems
 
-    cli = subprocess.run(
-        [sys.executable, "-m", "podshift.cli", "backup", "--verify", "--project-dir", str(project.project_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    cli = backup_cli(project.project_dir, "--verify")
     assert cli.returncode == 1
     assert named in cli.stdout
     if tamper in ("truncate", "manifest"):
@@ -329,21 +337,7 @@ def test_crafted_archives_are_refused_before_anything_is_written(
 def test_verify_only_writes_nothing(awkward_project: tuple[ComposeProject, str]) -> None:
     project, volume = awkward_project
     before = sorted(p.name for p in project.project_dir.iterdir())
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "podshift.cli",
-            "backup",
-            "--include-data",
-            "--verify-only",
-            "--project-dir",
-            str(project.project_dir),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    cli = backup_cli(project.project_dir, "--include-data", "--verify-only")
     assert cli.returncode == 0, cli.stderr
     assert "volume  " in cli.stdout
     assert volume in cli.stdout
@@ -354,12 +348,7 @@ def test_verify_only_writes_nothing(awkward_project: tuple[ComposeProject, str])
 def test_a_concurrent_backup_refuses_naming_the_holder(awkward_project: tuple[ComposeProject, str]) -> None:
     project, _ = awkward_project
     with project_lock(project.project_dir, "migrate"):
-        cli = subprocess.run(
-            [sys.executable, "-m", "podshift.cli", "backup", "--project-dir", str(project.project_dir)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        cli = backup_cli(project.project_dir)
     assert cli.returncode == 1
     assert f"pid {os.getpid()}: podshift migrate" in cli.stderr
     assert "Traceback" not in cli.stderr
@@ -419,13 +408,7 @@ def test_disk_full_keeps_the_previous_backup(docker_runtime: DockerRuntime, tmp_
             mounts=[Mount(volume, "/v")],
         )
         assert filled.rc == 0, filled.stderr
-        cli = subprocess.run(
-            [sys.executable, "-m", "podshift.cli", "backup", "--include-data", "--force", "--project-dir", str(small)],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=REPO,
-        )
+        cli = backup_cli(small, "--include-data", "--force")
         assert cli.returncode == 1
         assert "disk full" in cli.stderr
         assert "Traceback" not in cli.stderr
@@ -446,21 +429,10 @@ def test_cli_backup_and_verify_of_the_running_reference_stack(stack) -> None:  #
     http(stack.url("api", "/cgi-bin/records"), data=marker.encode())
     env = {**os.environ, **stack.env, "COMPOSE_PROJECT_NAME": stack.project.name}
 
-    def podshift(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "podshift.cli", "backup", "--project-dir", str(stack.project.project_dir), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=REPO,
-            timeout=600,
-        )
-
-    made = podshift("--include-data")
+    made = backup_cli(stack.project.project_dir, "--include-data", env=env)
     assert made.returncode == 0, made.stderr
     assert "backup written and verified" in made.stdout
-    checked = podshift("--verify")
+    checked = backup_cli(stack.project.project_dir, "--verify", env=env)
     assert checked.returncode == 0, checked.stdout
     manifest = BackupStore(stack.project.project_dir).manifest()
     assert {a.name for a in manifest.archives if a.kind == "volume"} == set(stack.project.named_volumes)
@@ -477,33 +449,10 @@ def test_configuration_backup_needs_no_engine(awkward_project: tuple[ComposeProj
     """The backup to take when the engine is broken: configuration only, with Docker unreachable."""
     project, _ = awkward_project
     env = {**os.environ, "DOCKER_HOST": f"unix://{project.project_dir}/no-docker.sock"}
-    made = subprocess.run(
-        [sys.executable, "-m", "podshift.cli", "backup", "--project-dir", str(project.project_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
+    made = backup_cli(project.project_dir, env=env)
     assert made.returncode == 0, made.stderr
     assert BackupStore(project.project_dir).verify() == []
-    with_data = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "podshift.cli",
-            "backup",
-            "--include-data",
-            "--force",
-            "--project-dir",
-            str(project.project_dir),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
+    with_data = backup_cli(project.project_dir, "--include-data", "--force", env=env)
     assert with_data.returncode == 1
     assert "no-docker.sock: the socket does not exist" in with_data.stderr
     assert "Traceback" not in with_data.stderr
