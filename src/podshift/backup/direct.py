@@ -191,7 +191,9 @@ class _Pump(threading.Thread):
             if self.size - started >= WRITEBACK_EVERY:
                 # POSIX_FADV_DONTNEED starts writeback of the range now (and drops it from the cache
                 # once written), so the final fsync waits for the tail only, not for the whole archive.
-                os.posix_fadvise(self.dest, started, self.size - started, os.POSIX_FADV_DONTNEED)
+                # Only speed depends on it: a filesystem that refuses the advice changes nothing else.
+                with contextlib.suppress(OSError):
+                    os.posix_fadvise(self.dest, started, self.size - started, os.POSIX_FADV_DONTNEED)
                 started = self.size
 
 
