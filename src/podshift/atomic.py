@@ -7,6 +7,15 @@ import tempfile
 from pathlib import Path
 
 
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory by name (a directory, after a rename in it, makes the rename durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_file_atomically(
     path: Path, data: bytes, mode: int = 0o644, uid: int | None = None, gid: int | None = None
 ) -> None:
@@ -22,6 +31,7 @@ def write_file_atomically(
                 os.fchown(f.fileno(), uid, gid)
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_path(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

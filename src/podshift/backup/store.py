@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from podshift.atomic import fsync_path
 from podshift.backup.configs import backup_name, data_dirs, discover
 from podshift.backup.direct import archive_directory
 from podshift.backup.manifest import JSON_NAME, SUMS_NAME, TXT_NAME, Archive, ConfigFile, Manifest, sums
@@ -71,14 +72,6 @@ def _private_file(path: Path, *, sync: bool = True) -> Iterator[IO[bytes]]:
             os.fsync(f.fileno())
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class _Syncer:
     """fsync finished archives on a background thread while the backup goes on.
 
@@ -98,7 +91,7 @@ class _Syncer:
         self._pool.shutdown(wait=True)
 
     def submit(self, path: Path) -> None:
-        self._pending.append(self._pool.submit(_fsync_path, path))
+        self._pending.append(self._pool.submit(fsync_path, path))
 
     def wait(self) -> None:
         for future in self._pending:
@@ -300,7 +293,7 @@ class BackupStore:
                 f.write(body)
         syncer.wait()
         for d in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
-            _fsync_path(d)
+            fsync_path(d)
 
     def _put_in_place(self, tmp: Path) -> None:
         old = None
@@ -308,7 +301,7 @@ class BackupStore:
             old = self.project_dir / f"{BACKUP_DIR}.old-{os.getpid()}"
             os.rename(self.path, old)
         os.rename(tmp, self.path)
-        _fsync_path(self.project_dir)
+        fsync_path(self.project_dir)
         if old is not None:
             shutil.rmtree(old)
 
