@@ -1,4 +1,4 @@
-"""The backup directory ``<project>/.docker-backup/``: create atomically, verify, restore.
+"""The backup directory ``<project>/.docker-backup/``: create atomically, verify (restoring: ``backup.restore``).
 
 Layout: ``backup-manifest.{json,txt,sha256}``, ``config/`` (the configuration
 files, at their project-relative paths), ``volumes/<volume>.tar`` and
@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import IO
 
 from podshift.atomic import fsync_path
+from podshift.backup import signing
 from podshift.backup.configs import backup_name, data_dirs, discover
 from podshift.backup.direct import archive_directory
 from podshift.backup.manifest import JSON_NAME, SUMS_NAME, TXT_NAME, Archive, ConfigFile, Manifest, sums
+from podshift.backup.signing import SIG_NAME
 from podshift.backup.tarscan import (
     CHUNK,
     Entry,
@@ -36,7 +38,6 @@ from podshift.backup.tarscan import (
     copy_stream,
     file_chunks,
     hardlink_groups,
-    scan,
     scan_file,
 )
 from podshift.compose.model import ComposeProject
@@ -288,7 +289,9 @@ class BackupStore:
     @staticmethod
     def _write_manifests(tmp: Path, manifest: Manifest, syncer: _Syncer) -> None:
         data, text = manifest.to_json(), manifest.to_text()  # while the archives are being fsynced
-        for name, body in ((JSON_NAME, data), (TXT_NAME, text), (SUMS_NAME, sums(data, text))):
+        checksums = sums(data, text)
+        bodies = ((JSON_NAME, data), (TXT_NAME, text), (SUMS_NAME, checksums), (SIG_NAME, signing.sign(checksums)))
+        for name, body in bodies:
             with _private_file(tmp / name) as f:
                 f.write(body)
         syncer.wait()
@@ -306,58 +309,22 @@ class BackupStore:
             shutil.rmtree(old)
 
     # -- verifying -----------------------------------------------------------------------------------------
-    def verify(self) -> list[str]:
+    def verify(self, *, trust_backup: bool = False) -> list[str]:
+        """Every difference between the backup and its manifest (empty: it verifies).
+
+        A signature that cannot be checked here (another host, another key)
+        is a problem unless *trust_backup*; one that does not match always is.
+        """
         if not self.path.exists():
             raise BackupError(self.path, "no backup here: take one with `podshift backup`")
-        return verify_dir(self.path)
+        return verify_dir(self.path, trust_backup=trust_backup)
 
-    def manifest(self) -> Manifest:
-        problems = _check_manifest_files(self.path)
+    def manifest(self, *, trust_backup: bool = False) -> Manifest:
+        """The manifest, once both manifests match their checksums and the signature allows it."""
+        problems = _check_manifest_files(self.path, trust_backup=trust_backup)
         if problems:
             raise BackupError(self.path, "; ".join(problems))
-        return Manifest.from_json((self.path / JSON_NAME).read_bytes())
-
-    # -- restoring ------------------------------------------------------------------------------------------
-    def restore_config(self, target_dir: Path | None = None) -> list[Path]:
-        """Put every configuration file back (byte-identical, mode and mtime), each verified first."""
-        manifest = self.manifest()
-        restored = []
-        for c in manifest.config:
-            src = self.path / "config" / c.path
-            if _sha256(src) != c.sha256:
-                raise BackupError(src, "does not match its manifest checksum: refusing to restore it")
-            dest = Path(c.source) if target_dir is None else target_dir / c.path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.podshift-restore")
-            shutil.copyfile(src, tmp)
-            os.chmod(tmp, c.mode)
-            os.utime(tmp, (c.mtime, c.mtime))
-            os.replace(tmp, dest)
-            restored.append(dest)
-        return restored
-
-    def restore_volume(self, name: str, runtime: Runtime, target: str) -> None:
-        """Restore archive *name* into a new, empty volume *target* of *runtime*, verified before use."""
-        manifest = self.manifest()
-        archive = next((a for a in manifest.archives if a.name == name), None)
-        if archive is None:
-            raise BackupError(self.path, f"no archive of {name!r} in this backup")
-        path = self.path / archive.archive
-        if not path.is_file() or _sha256(path) != archive.sha256:
-            raise BackupError(path, "missing or does not match its manifest checksum: refusing to restore it")
-        scan_file(str(path), archive=archive.archive, safe=True)  # refuses escapes before any write
-        if runtime.volume(target) is not None:
-            raise BackupError(self.path, f"volume {target} already exists on {runtime.label}: restore into a new one")
-        runtime.volume_create(target, {"io.podshift.restored-from": name})
-        try:
-            runtime.volume_import(target, file_chunks(str(path)))
-            restored = scan(runtime.volume_export(target), archive=f"{runtime.label}:{target}", safe=False)
-            difference = compare_entries(archive.entries, restored.entries)
-            if difference:
-                raise BackupError(path, f"volume {target} does not match the manifest after restore: {difference}")
-        except BaseException:
-            runtime.volume_remove(target, force=True)
-            raise
+        return _load_manifest(self.path)
 
 
 class _Counter:
@@ -396,38 +363,70 @@ def compare_entries(expected: Iterable[Entry], actual: Iterable[Entry]) -> str:
     return "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
 
 
-def _check_manifest_files(path: Path) -> list[str]:
+def _read_sums(path: Path) -> dict[str, str]:
+    """``backup-manifest.sha256`` as {file name: digest}; a line podshift did not write is an error naming it."""
+    recorded: dict[str, str] = {}
+    raw = (path / SUMS_NAME).read_bytes()
+    for number, line in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or name not in (JSON_NAME, TXT_NAME):
+            raise BackupError(path / SUMS_NAME, f"line {number} is not '<sha256>  <manifest name>': {line[:80]!r}")
+        recorded[name] = digest
+    return recorded
+
+
+def _check_manifest_files(path: Path, *, trust_backup: bool = False) -> list[str]:
     problems = []
     for name in (JSON_NAME, TXT_NAME, SUMS_NAME):
         if not (path / name).is_file():
             problems.append(f"missing {name}")
     if problems:
         return problems
-    data, text = (path / JSON_NAME).read_bytes(), (path / TXT_NAME).read_bytes()
-    if sums(data, text) != (path / SUMS_NAME).read_bytes():
-        recorded = dict(line.split("  ")[::-1] for line in (path / SUMS_NAME).read_text().splitlines() if "  " in line)
+    data, text, checksums = (
+        (path / JSON_NAME).read_bytes(),
+        (path / TXT_NAME).read_bytes(),
+        (path / SUMS_NAME).read_bytes(),
+    )
+    if sums(data, text) != checksums:
+        recorded = _read_sums(path)
         for name, body in ((JSON_NAME, data), (TXT_NAME, text)):
             if recorded.get(name) != hashlib.sha256(body).hexdigest():
                 problems.append(f"changed {name} (its checksum in {SUMS_NAME} does not match)")
-        problems = problems or [f"changed {SUMS_NAME}"]
+        return problems or [f"changed {SUMS_NAME}"]
+    sig_path = path / SIG_NAME
+    signature = signing.check(checksums, sig_path.read_bytes() if sig_path.is_file() else None)
+    if signature.verdict == signing.TAMPERED:
+        problems.append(f"tampered {SIG_NAME}: {signature.detail}")
+    elif signature.verdict == signing.UNCHECKABLE and not trust_backup:
+        problems.append(f"{signature.detail}; if you trust this backup, pass --trust-backup")
+    elif signature.verdict == signing.UNCHECKABLE:
+        log.warning("%s: %s (trusted: --trust-backup)", path, signature.detail)
     return problems
 
 
-def verify_dir(path: Path, *, deep: bool = True, hashes: bool = True) -> list[str]:
+def _load_manifest(path: Path) -> Manifest:
+    """``backup-manifest.json`` parsed; anything podshift did not write is one line naming the file."""
+    try:
+        return Manifest.from_json((path / JSON_NAME).read_bytes())
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise BackupError(path / JSON_NAME, f"not a manifest this podshift wrote ({type(e).__name__}: {e})") from e
+
+
+def verify_dir(path: Path, *, deep: bool = True, hashes: bool = True, trust_backup: bool = False) -> list[str]:
     """Every difference between a backup directory and its manifest, each naming the file.
 
     *deep* also re-reads every archive member against the manifest's entries.
     """
-    problems = _check_manifest_files(path)
+    problems = _check_manifest_files(path, trust_backup=trust_backup)
     if problems:
         return problems
-    return _check_files(path, Manifest.from_json((path / JSON_NAME).read_bytes()), deep=deep, hashes=hashes)
+    return _check_files(path, _load_manifest(path), deep=deep, hashes=hashes)
 
 
 def _check_files(path: Path, manifest: Manifest, *, deep: bool, hashes: bool) -> list[str]:
     """:func:`verify_dir` after the manifests themselves were checked."""
     problems: list[str] = []
-    expected = {JSON_NAME, TXT_NAME, SUMS_NAME}
+    expected = {JSON_NAME, TXT_NAME, SUMS_NAME, SIG_NAME}
     for c in manifest.config:
         rel = f"config/{c.path}"
         expected.add(rel)
