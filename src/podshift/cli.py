@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--verify-only", action="store_true", help="list what would be backed up; write nothing")
     backup.add_argument("--verify", action="store_true", help="check an existing backup against its manifest")
     backup.add_argument("--engine", choices=["docker", "podman"], default="docker", help="where the volumes are")
+    backup.add_argument(
+        "--trust-backup",
+        action="store_true",
+        help="with --verify: accept a backup whose signature cannot be checked here (another host, or a new key)",
+    )
     fixes = verbs.add_parser(
         "fixes", parents=[common], help="list or revert the fixes podshift applied (reports/fixes-journal.json)"
     )
@@ -105,7 +110,7 @@ def _backup(args: argparse.Namespace) -> int:
     _log_to(source_root() / "reports" / "backup.log")
     if args.verify:
         with project_lock(project.project_dir, "backup --verify"):
-            problems = store.verify()
+            problems = store.verify(trust_backup=args.trust_backup)
         for p in problems:
             print(f"podshift: backup: {p}")
         print(f"podshift: backup {store.path}: {'FAILED verification' if problems else 'verified'}")

@@ -161,15 +161,20 @@ def restore_config(
         if mode & _SUID_SGID:
             log.warning("%s: setuid/setgid bits dropped (mode %04o recorded)", dest, mode)
             mode &= ~_SUID_SGID
-        anchor_fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            parent = open_beneath(anchor_fd, below.parts[:-1], create_mode=0o755)
-        finally:
-            os.close(anchor_fd)
-        try:
-            write_file_at(parent, below.name, data, mode, mtime_ns=int(c.mtime * 1e9))
-        finally:
-            os.close(parent)
+            if target_dir is not None:
+                target_dir.mkdir(parents=True, exist_ok=True)
+            anchor_fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                parent = open_beneath(anchor_fd, below.parts[:-1], create_mode=0o755)
+            finally:
+                os.close(anchor_fd)
+            try:
+                write_file_at(parent, below.name, data, mode, mtime_ns=int(c.mtime * 1e9))
+            finally:
+                os.close(parent)
+        except OSError as e:
+            raise BackupError(dest, f"cannot restore it: {e.strerror} ({e.filename or anchor})") from e
         restored.append(Path(dest))
     return restored
 

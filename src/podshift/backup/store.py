@@ -260,6 +260,7 @@ class BackupStore:
                 with _stopped_users(runtime, project, name), _private_file(tmp / rel, sync=False) as out:
                     entries, digest, size = archive_directory(direct, out.fileno(), functools.partial(progress, name))
                 syncer.submit(tmp / rel)
+                _refuse_devices(name, entries)
                 manifest.archives.append(Archive(name, "volume", rel, digest, size, entries))
                 log.info("volume %s (read directly): %d entries, %d bytes", name, len(entries), size)
                 continue
@@ -269,6 +270,7 @@ class BackupStore:
             # Members are read back from the file just written (page cache, random access):
             # faster than parsing the engine's stream, and it is the archive that will be restored.
             entries = scan_file(str(tmp / rel), archive=rel, safe=False)
+            _refuse_devices(name, entries)
             manifest.archives.append(Archive(name, "volume", rel, digest, size, entries))
             log.info("volume %s: %d entries, %d bytes", name, len(entries), size)
 
@@ -284,6 +286,7 @@ class BackupStore:
             syncer.submit(tmp / rel)
             path = tmp / rel
             entries = scan_file(str(path), archive=rel, safe=False)
+            _refuse_devices(str(directory), entries)
             manifest.archives.append(Archive(str(directory), "bind", rel, _sha256(path), path.stat().st_size, entries))
 
     @staticmethod
@@ -349,6 +352,18 @@ def _stopped_users(runtime: Runtime, project: ComposeProject, volume: str) -> It
         for name in stopped:
             log.info("starting %s again", name)
             runtime.start(name)
+
+
+def _refuse_devices(what: str, entries: Iterable[Entry]) -> None:
+    """Device nodes are refused up front: restore could not put them back everywhere (rootless Podman cannot)."""
+    devices = [e.path for e in entries if e.type in ("char", "block")]
+    if devices:
+        shown = ", ".join(repr(p) for p in devices[:5]) + (f" (+{len(devices) - 5} more)" if len(devices) > 5 else "")
+        raise BackupError(
+            what,
+            f"holds device node(s) {shown}: podshift cannot restore them on every engine; remove them "
+            "(containers that need devices get them with `devices:` in the compose file)",
+        )
 
 
 def compare_entries(expected: Iterable[Entry], actual: Iterable[Entry]) -> str:
