@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from podshift.backup.manifest import JSON_NAME
 from podshift.backup import signing
+from podshift.backup.manifest import JSON_NAME
 from podshift.backup.members import UnsafeArchive
 from podshift.backup.restore import restore_config, restore_volume
 from podshift.backup.store import BackupError, BackupStore, compare_entries
