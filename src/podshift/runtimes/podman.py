@@ -179,11 +179,20 @@ class PodmanRuntime(Runtime):
             service=labels.get(SERVICE_LABEL),
             labels=labels,
             volumes=tuple(m["Name"] for m in attrs.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")),
+            writable_volumes=tuple(
+                m["Name"]
+                for m in attrs.get("Mounts") or []
+                if m.get("Type") == "volume" and m.get("Name") and m.get("RW", True)
+            ),
         )
 
     def project_containers(self, project: str) -> list[ContainerInfo]:
         found = self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
         # list() returns summaries without health: inspect each for the full state.
+        return [self._container_info(self.client.containers.get(c.id)) for c in found]
+
+    def containers_mounting(self, volume: str) -> list[ContainerInfo]:
+        found = self.client.containers.list(all=True, filters={"volume": volume})
         return [self._container_info(self.client.containers.get(c.id)) for c in found]
 
     def project_volumes(self, project: str) -> list[VolumeInfo]:
