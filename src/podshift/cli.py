@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--verify", action="store_true", help="check an existing backup against its manifest")
     backup.add_argument("--engine", choices=["docker", "podman"], default="docker", help="where the volumes are")
     backup.add_argument(
+        "--allow-fewer-volumes",
+        action="store_true",
+        help="accept a backup holding fewer volumes than the compose model declares or than the one it replaces",
+    )
+    backup.add_argument(
         "--trust-backup",
         action="store_true",
         help="with --verify: accept a backup whose signature cannot be checked here (another host, or a new key)",
@@ -135,6 +140,7 @@ def _backup(args: argparse.Namespace) -> int:
                 include_data=args.include_data,
                 force=args.force,
                 progress=progress,
+                allow_fewer_volumes=args.allow_fewer_volumes,
             )
         progress.finish()
     finally:
