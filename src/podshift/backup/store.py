@@ -709,7 +709,7 @@ def _check_files(path: Path, manifest: Manifest, *, deep: bool, hashes: bool) ->
 def _check_tree(path: Path, expected_files: set[str]) -> list[str]:
     """Everything in the backup directory that should not be there, or not be so: extra entries of any
     type (empty directories, FIFOs, symlinks too), and modes other than the 0700/0600 a backup is made with."""
-    expected_dirs: set[str] = set()
+    expected_dirs: set[str] = {"config", "volumes", "binds"}  # present even when empty
     for f in expected_files:
         parts = f.split("/")
         expected_dirs |= {"/".join(parts[:i]) for i in range(1, len(parts))}
