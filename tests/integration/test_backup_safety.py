@@ -309,3 +309,27 @@ def test_a_read_only_project_directory_is_one_line(made: Project) -> None:
         assert "Traceback" not in cli.stderr
     finally:
         subprocess.run(["umount", str(made.root)], check=False)
+
+
+def test_verify_during_a_concurrent_forced_backup_reports_no_false_problem(made: Project) -> None:
+    """The readiness check reads the backup without the lock: a `backup --force` meanwhile must not fail it."""
+    assert backup_cli(made.root, "--include-data").returncode == 0
+    store = BackupStore(made.root)
+    argv = [
+        sys.executable,
+        "-m",
+        "podshift.cli",
+        "backup",
+        "--include-data",
+        "--force",
+        "--project-dir",
+        str(made.root),
+    ]
+    checks = 0
+    for _ in range(3):
+        with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+            while proc.poll() is None:
+                assert store.verify() == []
+                checks += 1
+        assert proc.returncode == 0
+    assert checks > 3

@@ -450,12 +450,16 @@ class BackupStore:
         """
         path = self._readable_path()
         # A concurrent `backup --force` may swap the backup while it is read: verify again if it changed.
-        for _ in range(3):
-            before = os.lstat(path).st_ino
-            problems = verify_dir(path, trust_backup=trust_backup)
-            with contextlib.suppress(FileNotFoundError):
+        problems: list[str] = []
+        for _ in range(5):
+            try:
+                before = os.lstat(path).st_ino
+                problems = verify_dir(path, trust_backup=trust_backup)
                 if os.lstat(path).st_ino == before:
-                    break
+                    return problems
+            except FileNotFoundError:
+                pass  # swapped out under us: read the new one
+            path = self._readable_path()
         return problems
 
     def _readable_path(self) -> Path:
