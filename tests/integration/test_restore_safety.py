@@ -251,3 +251,24 @@ def test_the_direct_restore_keeps_sparse_files_sparse(
         assert st.st_blocks * 512 < 1_000_000, f"restored dense: {st.st_blocks * 512} bytes allocated"
     finally:
         docker_runtime.volume_remove(target, force=True)
+
+
+def test_a_symlinked_config_file_is_backed_up_and_restored_as_the_symlink(project: tuple[ComposeProject, str]) -> None:
+    proj, _ = project
+    env = proj.project_dir / ".env"
+    real = proj.project_dir / "real"
+    real.mkdir()
+    env.rename(real / "app.env")
+    env.symlink_to("real/app.env")
+    store = BackupStore(proj.project_dir)
+    assert backup_cli(proj.project_dir).returncode == 0
+    assert store.verify() == []
+    manifest = store.manifest()
+    recorded = {c.source: c for c in manifest.config}
+    assert recorded[str(env)].link == "real/app.env"
+    assert recorded[str(real / "app.env")].sensitive, "the file behind a sensitive link is sensitive too"
+    env.unlink()
+    (real / "app.env").write_text("CHANGED=1\n")
+    restore_config(store, proj)
+    assert os.readlink(env) == "real/app.env"
+    assert env.read_text() == "PASSWORD=hunter2\n"

@@ -232,6 +232,12 @@ class BackupStore:
         done = 0
         for source in discover(project):
             rel = backup_name(source.path, self.project_dir)
+            if source.link:
+                st = os.lstat(source.path)
+                manifest.config.append(
+                    ConfigFile(rel, str(source.path), 0, 0o777, st.st_mtime, "", source.sensitive, source.link)
+                )
+                continue
             dest = tmp / "config" / rel
             _private_dirs(tmp, dest.parent)
             # Read through a descriptor opened without following a symlink: a file swapped for a link
@@ -680,6 +686,8 @@ def _check_files(path: Path, manifest: Manifest, *, deep: bool, hashes: bool) ->
     problems: list[str] = []
     expected = {JSON_NAME, TXT_NAME, SUMS_NAME, SIG_NAME}
     for c in manifest.config:
+        if c.link:
+            continue  # a symlink: recorded in the manifest only
         rel = f"config/{c.path}"
         expected.add(rel)
         f = path / rel
