@@ -67,10 +67,15 @@ done' sh {} +
 """
 
 
+def backup_argv(project_dir: Path, *args: str) -> list[str]:
+    """The command line of `podshift backup --project-dir DIR ARGS`."""
+    return [sys.executable, "-m", "podshift.cli", "backup", "--project-dir", str(project_dir), *args]
+
+
 def backup_cli(project_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`podshift backup --project-dir DIR ARGS` in a child process, as a user runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "podshift.cli", "backup", "--project-dir", str(project_dir), *args],
+        backup_argv(project_dir, *args),
         env=env,
         capture_output=True,
         text=True,
@@ -365,16 +370,7 @@ def test_kill_9_leaves_the_previous_backup_usable(
     store = BackupStore(project.project_dir)
     store.create(project, docker_runtime, include_data=True, force=False)
     good = (store.path / JSON_NAME).read_bytes()
-    argv = [
-        sys.executable,
-        "-m",
-        "podshift.cli",
-        "backup",
-        "--include-data",
-        "--force",
-        "--project-dir",
-        str(project.project_dir),
-    ]
+    argv = backup_argv(project.project_dir, "--include-data", "--force")
     for delay in (0.3, 0.8, 1.5):
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
         time.sleep(delay)

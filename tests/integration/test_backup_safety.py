@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -25,7 +24,7 @@ from podshift.runtimes import DockerRuntime, Mount
 from podshift.runtimes.base import PROJECT_LABEL, SERVICE_LABEL
 
 from ..conftest import REPO
-from .test_backup import backup_cli
+from .test_backup import backup_argv, backup_cli
 
 pytestmark = pytest.mark.xdist_group("docker")
 
@@ -171,7 +170,7 @@ def test_sigterm_during_the_copy_starts_the_containers_again(made: Project) -> N
         mounts=[Mount(made.volume, "/v")],
     )
     assert big.rc == 0, big.stderr
-    argv = [sys.executable, "-m", "podshift.cli", "backup", "--include-data", "--project-dir", str(made.root)]
+    argv = backup_argv(made.root, "--include-data")
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     record = made.root / ".podshift" / "stopped.json"
     for _ in range(200):
@@ -315,16 +314,7 @@ def test_verify_during_a_concurrent_forced_backup_reports_no_false_problem(made:
     """The readiness check reads the backup without the lock: a `backup --force` meanwhile must not fail it."""
     assert backup_cli(made.root, "--include-data").returncode == 0
     store = BackupStore(made.root)
-    argv = [
-        sys.executable,
-        "-m",
-        "podshift.cli",
-        "backup",
-        "--include-data",
-        "--force",
-        "--project-dir",
-        str(made.root),
-    ]
+    argv = backup_argv(made.root, "--include-data", "--force")
     checks = 0
     for _ in range(3):
         with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:

@@ -346,29 +346,23 @@ class BackupStore:
         for name, _info, direct in plan:
             rel = f"volumes/{name}.tar"
             users = _running_users(runtime, project, name)
-            if direct is not None and shutil.which("tar"):
-                with (
-                    stopped(runtime, self.project_dir, users, f"volume {name} is read"),
-                    _private_file(tmp / rel, sync=False) as out,
-                ):
-                    entries, digest, size = archive_directory(direct, out.fileno(), functools.partial(progress, name))
-                syncer.submit(tmp / rel)
-                _refuse_devices(name, entries)
-                manifest.archives.append(Archive(name, "volume", rel, digest, size, entries))
-                log.info("volume %s (read directly): %d entries, %d bytes", name, len(entries), size)
-                continue
+            fast = direct is not None and shutil.which("tar") is not None
             with (
                 stopped(runtime, self.project_dir, users, f"volume {name} is read"),
                 _private_file(tmp / rel, sync=False) as out,
             ):
-                digest, size = copy_stream(runtime.volume_export(name), out, _Counter(name, progress))
+                if direct is not None and fast:
+                    entries, digest, size = archive_directory(direct, out.fileno(), functools.partial(progress, name))
+                else:
+                    digest, size = copy_stream(runtime.volume_export(name), out, _Counter(name, progress))
             syncer.submit(tmp / rel)
-            # Members are read back from the file just written (page cache, random access):
-            # faster than parsing the engine's stream, and it is the archive that will be restored.
-            entries = scan_file(str(tmp / rel), archive=rel, safe=False)
+            if not fast:
+                # Members are read back from the file just written (page cache, random access):
+                # faster than parsing the engine's stream, and it is the archive that will be restored.
+                entries = scan_file(str(tmp / rel), archive=rel, safe=False)
             _refuse_devices(name, entries)
             manifest.archives.append(Archive(name, "volume", rel, digest, size, entries))
-            log.info("volume %s: %d entries, %d bytes", name, len(entries), size)
+            log.info("volume %s%s: %d entries, %d bytes", name, " (read directly)" if fast else "", len(entries), size)
 
     def _copy_bind_data(
         self,
