@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -323,3 +324,32 @@ def test_verify_during_a_concurrent_forced_backup_reports_no_false_problem(made:
                 checks += 1
         assert proc.returncode == 0
     assert checks > 3
+
+
+def test_data_that_changes_while_it_is_read_fails_the_backup_before_it_replaces_anything(made: Project) -> None:
+    """A writer podshift cannot stop (here: a host process) makes the walk and the archive disagree."""
+    assert backup_cli(made.root, "--include-data").returncode == 0
+    good = (made.root / ".docker-backup" / JSON_NAME).read_bytes()
+    for i in range(3000):  # enough files that the read takes a while
+        (made.root / f"i9-{i}.txt").write_text("x" * 100)
+    busy = made.root / "i9-busy.txt"
+    stop = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            busy.write_text(str(n))
+            n += 1
+            time.sleep(0.002)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        cli = backup_cli(made.root, "--include-data", "--force")
+    finally:
+        stop.set()
+        writer.join()
+    assert cli.returncode == 1, cli.stdout
+    assert "changed while they were read" in cli.stderr
+    assert "Traceback" not in cli.stderr
+    assert (made.root / ".docker-backup" / JSON_NAME).read_bytes() == good

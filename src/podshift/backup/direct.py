@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from podshift.backup.tarscan import Entry
-from podshift.errors import CommandError
+from podshift.errors import CommandError, PodshiftError
 
 TAR = [
     "tar",
@@ -104,7 +104,39 @@ def _read_file(entry: Entry, name: str, dir_fd: int) -> None:
         os.close(fd)
 
 
-def walk_entries(root: Path, entries: list[Entry] | None = None, exclude: Sequence[str] = ()) -> list[Entry]:
+#: What the walk saw of each path (inode, ctime in ns): any write, chmod, chown, link or unlink since changes it.
+Stamps = dict[str, tuple[int, int]]
+
+
+class ChangedWhileRead(PodshiftError):
+    """Something in the directory changed while GNU tar and the walk read it: the two may disagree."""
+
+    def __init__(self, root: Path, paths: Sequence[str]) -> None:
+        self.root, self.paths = root, list(paths)
+        shown = ", ".join(repr(p or ".") for p in self.paths[:5]) + (" ..." if len(self.paths) > 5 else "")
+        super().__init__(
+            f"{root}: {len(self.paths)} path(s) changed while they were read ({shown}): something outside "
+            "podshift's control writes there; stop it and back up again"
+        )
+
+
+def changed_since(root: Path, stamps: Stamps) -> list[str]:
+    """The paths whose inode or ctime differ from *stamps* (or that are gone): cheap, lstat only."""
+    changed = []
+    for rel, (ino, ctime) in stamps.items():
+        try:
+            st = os.lstat(os.path.join(root, rel) if rel else root)
+        except FileNotFoundError:
+            changed.append(rel)
+            continue
+        if (st.st_ino, st.st_ctime_ns) != (ino, ctime):
+            changed.append(rel)
+    return sorted(changed)
+
+
+def walk_entries(
+    root: Path, entries: list[Entry] | None = None, exclude: Sequence[str] = (), stamps: Stamps | None = None
+) -> list[Entry]:
     """Every entry under *root* as tar would archive it (hardlinks after the first are 'hardlink').
 
     Names are sorted; each directory is read through its own descriptor, so
@@ -112,6 +144,7 @@ def walk_entries(root: Path, entries: list[Entry] | None = None, exclude: Sequen
     appended to *entries* as they are found (another thread may count them).
     Paths matching an *exclude* pattern (``fnmatch``, relative to *root*) are
     left out with everything below them, as ``tar --anchored --exclude`` does.
+    *stamps* gets every path's (inode, ctime) as seen before it was read.
     """
     entries = [] if entries is None else entries
     first_of_inode: dict[tuple[int, int], str] = {}
@@ -119,7 +152,7 @@ def walk_entries(root: Path, entries: list[Entry] | None = None, exclude: Sequen
     while pending:
         prefix, directory = pending.pop()
         try:
-            _walk_directory(prefix, directory, entries, first_of_inode, pending, tuple(exclude))
+            _walk_directory(prefix, directory, entries, first_of_inode, pending, tuple(exclude), stamps)
         except OSError as e:  # name the whole path: the syscalls only saw a name relative to the directory
             raise OSError(e.errno, e.strerror, os.path.join(directory, e.filename or "")) from e
     return entries
@@ -132,10 +165,14 @@ def _walk_directory(
     first_of_inode: dict[tuple[int, int], str],
     pending: list[tuple[str, str]],
     exclude: tuple[str, ...] = (),
+    stamps: Stamps | None = None,
 ) -> None:
     """Record one directory's entries; queue its subdirectories (depth first, in name order)."""
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
+        if stamps is not None:  # the directory itself: an entry added or removed changes its ctime
+            own = os.fstat(dir_fd)
+            stamps[prefix.rstrip("/")] = (own.st_ino, own.st_ctime_ns)
         subdirs = []
         for name in sorted(os.listdir(dir_fd)):
             st = os.lstat(name, dir_fd=dir_fd)
@@ -145,6 +182,8 @@ def _walk_directory(
             rel = prefix + name
             if exclude and any(fnmatch.fnmatchcase(rel, pattern) for pattern in exclude):
                 continue
+            if stamps is not None and kind != "dir":
+                stamps[rel] = (st.st_ino, st.st_ctime_ns)
             entry = Entry(rel, kind, 0, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime))
             entries.append(entry)
             if kind == "file":
@@ -216,9 +255,12 @@ def archive_directory(
     The caller owns *dest* (created 0600) and fsyncs it.  *progress* gets
     (archive bytes written, entries recorded) as the archive grows.  Paths
     matching *exclude* (relative to *root*) are in neither the archive nor
-    the entries.
+    the entries.  Anything that changes meanwhile (a write, chmod, an added
+    or removed entry: all change a ctime) raises :class:`ChangedWhileRead`,
+    so the entries and the archive are known to describe the same files.
     """
     entries: list[Entry] = []
+    stamps: Stamps = {}
     excludes = ["--anchored", *(f"--exclude=./{pattern}" for pattern in exclude)] if exclude else []
     argv = [*TAR, *excludes, "-cf", "-", "-C", str(root), "."]
     # tar's messages go to a file: a pipe nobody reads until the end could fill and stall tar.
@@ -232,7 +274,7 @@ def archive_directory(
         proc.stdout.close()
         pump.start()
         try:
-            walk_entries(root, entries, exclude)
+            walk_entries(root, entries, exclude, stamps)
         except BaseException:
             proc.kill()
             raise
@@ -247,4 +289,7 @@ def archive_directory(
         if "No space left" in stderr:
             raise OSError(errno.ENOSPC, "No space left on device")
         raise CommandError(argv, proc.returncode, stderr)
+    changed = changed_since(root, stamps)
+    if changed:
+        raise ChangedWhileRead(root, changed)
     return entries, pump.digest.hexdigest(), pump.size
