@@ -132,9 +132,10 @@ def awkward_project(docker_runtime: DockerRuntime) -> Iterator[tuple[ComposeProj
         yield made
 
 
-def test_awkward_volume_round_trips_to_docker_and_rootless_podman(
+def test_awkward_volume_round_trips_to_docker_and_rootful_and_rootless_podman(
     awkward_project: tuple[ComposeProject, str],
     docker_runtime: DockerRuntime,
+    podman_runtime: PodmanRuntime,
     rootless_podman_runtime: PodmanRuntime,
 ) -> None:
     project, volume = awkward_project
@@ -147,7 +148,7 @@ def test_awkward_volume_round_trips_to_docker_and_rootless_podman(
 
     original = listing(docker_runtime, volume)
     assert original, "nothing listed"
-    for runtime in (docker_runtime, rootless_podman_runtime):
+    for runtime in (docker_runtime, podman_runtime, rootless_podman_runtime):
         target = f"{volume}-restored"
         restore_volume(store, volume, runtime, target)
         try:
