@@ -104,6 +104,10 @@ def _read_file(entry: Entry, name: str, dir_fd: int) -> None:
         os.close(fd)
 
 
+#: Called with (relative path, lstat result) for every entry a walk records.
+StatHook = Callable[[str, os.stat_result], None]
+
+
 #: What the walk saw of each path (inode, ctime in ns): any write, chmod, chown, link or unlink since changes it.
 Stamps = dict[str, tuple[int, int]]
 
@@ -118,6 +122,10 @@ class ChangedWhileRead(PodshiftError):
             f"{root}: {len(self.paths)} path(s) changed while they were read ({shown}): something outside "
             "podshift's control writes there; stop it and back up again"
         )
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int]:
+    return st.st_ino, st.st_ctime_ns
 
 
 def changed_since(root: Path, stamps: Stamps) -> list[str]:
@@ -135,16 +143,23 @@ def changed_since(root: Path, stamps: Stamps) -> list[str]:
 
 
 def walk_entries(
-    root: Path, entries: list[Entry] | None = None, exclude: Sequence[str] = (), stamps: Stamps | None = None
+    root: Path,
+    entries: list[Entry] | None = None,
+    exclude: Sequence[str] = (),
+    *,
+    hashes: bool = True,
+    on_stat: StatHook | None = None,
 ) -> list[Entry]:
     """Every entry under *root* as tar would archive it (hardlinks after the first are 'hardlink').
 
     Names are sorted; each directory is read through its own descriptor, so
     no path is resolved twice and no symlink is ever followed.  Entries are
     appended to *entries* as they are found (another thread may count them).
+    Without *hashes* only metadata is read (no sha256, no xattrs of files):
+    the quick listing a two-pass volume copy compares.  *on_stat* sees each
+    entry's full lstat (ctime, inode) that :class:`Entry` does not keep.
     Paths matching an *exclude* pattern (``fnmatch``, relative to *root*) are
     left out with everything below them, as ``tar --anchored --exclude`` does.
-    *stamps* gets every path's (inode, ctime) as seen before it was read.
     """
     entries = [] if entries is None else entries
     first_of_inode: dict[tuple[int, int], str] = {}
@@ -152,7 +167,7 @@ def walk_entries(
     while pending:
         prefix, directory = pending.pop()
         try:
-            _walk_directory(prefix, directory, entries, first_of_inode, pending, tuple(exclude), stamps)
+            _walk_directory(prefix, directory, entries, first_of_inode, pending, hashes, on_stat, tuple(exclude))
         except OSError as e:  # name the whole path: the syscalls only saw a name relative to the directory
             raise OSError(e.errno, e.strerror, os.path.join(directory, e.filename or "")) from e
     return entries
@@ -164,15 +179,13 @@ def _walk_directory(
     entries: list[Entry],
     first_of_inode: dict[tuple[int, int], str],
     pending: list[tuple[str, str]],
+    hashes: bool = True,
+    on_stat: StatHook | None = None,
     exclude: tuple[str, ...] = (),
-    stamps: Stamps | None = None,
 ) -> None:
     """Record one directory's entries; queue its subdirectories (depth first, in name order)."""
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        if stamps is not None:  # the directory itself: an entry added or removed changes its ctime
-            own = os.fstat(dir_fd)
-            stamps[prefix.rstrip("/")] = (own.st_ino, own.st_ctime_ns)
         subdirs = []
         for name in sorted(os.listdir(dir_fd)):
             st = os.lstat(name, dir_fd=dir_fd)
@@ -182,10 +195,10 @@ def _walk_directory(
             rel = prefix + name
             if exclude and any(fnmatch.fnmatchcase(rel, pattern) for pattern in exclude):
                 continue
-            if stamps is not None and kind != "dir":
-                stamps[rel] = (st.st_ino, st.st_ctime_ns)
             entry = Entry(rel, kind, 0, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime))
             entries.append(entry)
+            if on_stat is not None:
+                on_stat(rel, st)
             if kind == "file":
                 if st.st_nlink > 1:
                     first = first_of_inode.setdefault((st.st_dev, st.st_ino), rel)
@@ -193,7 +206,8 @@ def _walk_directory(
                         entry.type, entry.link = "hardlink", first
                         continue
                 entry.size = st.st_size
-                _read_file(entry, name, dir_fd)
+                if hashes:
+                    _read_file(entry, name, dir_fd)
                 continue
             path = os.path.join(directory, name)
             entry.xattrs = _xattrs(path)
@@ -260,7 +274,8 @@ def archive_directory(
     so the entries and the archive are known to describe the same files.
     """
     entries: list[Entry] = []
-    stamps: Stamps = {}
+    # Taken before anything is read; each entry's is taken (by the walk) before it is read.
+    stamps: Stamps = {"": _stamp(os.lstat(root))}
     excludes = ["--anchored", *(f"--exclude=./{pattern}" for pattern in exclude)] if exclude else []
     argv = [*TAR, *excludes, "-cf", "-", "-C", str(root), "."]
     # tar's messages go to a file: a pipe nobody reads until the end could fill and stall tar.
@@ -274,7 +289,7 @@ def archive_directory(
         proc.stdout.close()
         pump.start()
         try:
-            walk_entries(root, entries, exclude, stamps)
+            walk_entries(root, entries, exclude, on_stat=lambda rel, st: stamps.update({rel: _stamp(st)}))
         except BaseException:
             proc.kill()
             raise

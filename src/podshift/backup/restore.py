@@ -201,8 +201,13 @@ def restore_volume(
     *,
     trust_backup: bool = False,
     progress: Progress | None = None,
+    into_empty: bool = False,
 ) -> None:
     """Restore the archive of *volume_name* into a new, empty volume *target_volume* of *runtime*.
+
+    With *into_empty*, *target_volume* is an existing volume the caller emptied (a
+    rollback refills the volume Compose knows by name, its old content moved aside);
+    it is left in place on failure.
 
     Order: manifest and signature checked, the archive's checksum checked,
     every member read through a :class:`~podshift.backup.members.MemberGuard`
@@ -221,11 +226,12 @@ def restore_volume(
             raise BackupError(backup.path / archive.archive, "does not match its manifest checksum: refusing it")
         with tarfile.open(fileobj=f, mode="r:") as tar:  # refuses escapes before any write
             _check_members(tar, archive.archive)
-        if runtime.volume(target_volume) is not None:
+        existing = runtime.volume(target_volume)
+        if existing is not None and not into_empty:
             raise BackupError(
                 backup.path, f"volume {target_volume} already exists on {runtime.label}: restore into a new one"
             )
-        info = runtime.volume_create(target_volume, {"io.podshift.restored-from": volume_name})
+        info = existing or runtime.volume_create(target_volume, {"io.podshift.restored-from": volume_name})
         try:
             direct = runtime.direct_path(info)
             f.seek(0)
@@ -237,7 +243,8 @@ def restore_volume(
                 runtime.volume_import(target_volume, _chunks(f, _named(progress, target_volume)))
             _compare(backup, archive, runtime, target_volume)
         except BaseException:
-            runtime.volume_remove(target_volume, force=True)
+            if existing is None:
+                runtime.volume_remove(target_volume, force=True)
             raise
 
 
