@@ -8,14 +8,14 @@ with ``--fix-issues``.  See ``podshift.remediation`` for the model.
 from __future__ import annotations
 
 import pytest
+from podshift.remediations.containers_conf import DefaultUlimits, SelectOciRuntime
+from podshift.remediations.files import BackupDir, BindMountPermissions
+from podshift.remediations.images import QualifyImages
+from podshift.remediations.network import DevNetTun, UnprivilegedPortStart
+from podshift.remediations.podman_socket import StartPodmanSocket
+from podshift.remediations.subids import SubIdRanges
 
 from podshift.remediation import Fix
-from remediations.containers_conf import DefaultUlimits, SelectOciRuntime
-from remediations.files import BackupDir, BindMountPermissions
-from remediations.images import QualifyImages
-from remediations.network import DevNetTun, UnprivilegedPortStart
-from remediations.podman_socket import StartPodmanSocket
-from remediations.subids import SubIdRanges
 
 ALL_FIXES: tuple[type[Fix], ...] = (
     SelectOciRuntime,
