@@ -76,7 +76,8 @@ def _run(args: argparse.Namespace) -> int:
                 flag = "  (sensitive)" if item.sensitive else ""
                 print(f"{item.kind:7} {human_size(item.size):>10}  {item.name}{flag}")
             print(
-                f"podshift: would back up {len(items)} item(s), {human_size(total)}, to {store.path}; nothing written"
+                f"podshift: would back up {len(items)} item(s), {human_size(total)}, to {store.path}; "
+                "nothing was written"
             )
             return EXIT_OK
         progress = TerminalProgress(enabled=False if args.quiet else None)
