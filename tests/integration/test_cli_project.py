@@ -208,3 +208,19 @@ def test_fixes_of_two_projects_revert_separately(workdir: Path) -> None:
     assert podshift("fixes", "list", "--project-dir", str(a), cwd=workdir, env=env).stdout.startswith("no fixes")
     assert podshift("fixes", "revert", cwd=workdir, env=env).returncode == 0
     assert (b / ".docker-backup").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize(
+    ("docker_host", "named"),
+    [("tcp://127.0.0.1:1", "tcp://127.0.0.1:1"), ("unix:///tmp/i10-no-docker.sock", "/tmp/i10-no-docker.sock")],
+    ids=["tcp", "unix"],
+)
+def test_docker_host_pointing_nowhere_fails_the_docker_check_naming_it(
+    project: Path, docker_host: str, named: str
+) -> None:
+    data = as_json(podshift("validate", "--format", "json", cwd=project, env={"DOCKER_HOST": docker_host}))
+    (answers,) = [c for c in data["checks"] if c["id"].endswith("::test_docker_daemon_answers")]
+    assert answers["outcome"] == "failed", answers
+    assert f"not reachable at {named}:" in answers["message"], answers["message"]
+    assert data["verdict"] == "NOT READY"
+    assert data["exit_code"] == 1

@@ -205,6 +205,10 @@ def test_validate_in_the_project_directory(installed: tuple[Install, Path]) -> N
     assert "platform linux" not in proc.stdout
     assert "plugins:" not in proc.stdout
     assert "short test summary" not in proc.stdout
+    if install.user is not None:  # the user is not in the docker group (provisioning leaves it out)
+        assert "join the `docker` group" in proc.stdout, proc.stdout[-3000:]
+        assert f"--rootless-user {install.user}" in proc.stdout
+        assert "systemctl start docker" not in proc.stdout
 
 
 def test_backup_verify_only_in_the_project_directory(installed: tuple[Install, Path]) -> None:
