@@ -328,7 +328,7 @@ def run_checks_session(
     if args.verbose:
         argv += ["-ra"] + ["-v"] * (args.verbose - 1)
     else:  # a readiness tool's output: the checks' own titles and messages, no test-run furniture
-        argv += ["-q", "--no-header", "-rN", "--tb=no"]
+        argv += ["-qq", "--no-header", "-rN", "--tb=no"]
     if os.environ.get("NO_COLOR") or not sys.stdout.isatty():
         argv.append("--color=no")
     for flag in ("export_report", "detailed", "fail_on_warnings"):
