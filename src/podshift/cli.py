@@ -328,7 +328,8 @@ def run_checks_session(
     if args.verbose:
         argv += ["-ra"] + ["-v"] * (args.verbose - 1)
     else:  # a readiness tool's output: the checks' own titles and messages, no test-run furniture
-        argv += ["-qq", "--no-header", "-rN", "--tb=no"]
+        # (-qq also drops pytest's stats line; -q keeps --collect-only's list one check a line.)
+        argv += ["-q" if collect_only else "-qq", "--no-header", "-rN", "--tb=no"]
     if os.environ.get("NO_COLOR") or not sys.stdout.isatty():
         argv.append("--color=no")
     for flag in ("export_report", "detailed", "fail_on_warnings"):
