@@ -107,7 +107,10 @@ def podman_user_fixture() -> str:
 def rootless_user(podman_user: str) -> str:
     """The rootless Podman user; checks about rootless Podman are skipped for rootful runs."""
     if podman_user == "root":
-        pytest.skip(f"Podman will run rootful (as root; set {ROOTLESS_USER_ENV} to check a rootless user)")
+        pytest.skip(
+            f"Podman will run rootful (as root; `--rootless-user USER` or {ROOTLESS_USER_ENV} checks a user's "
+            "rootless Podman)"
+        )
     return podman_user
 
 

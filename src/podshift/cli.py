@@ -23,7 +23,9 @@ import json
 import os
 import pkgutil
 import pwd
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -343,14 +345,19 @@ def run_checks_session(
         argv += ["--json-report", f"--json-report-file={reports / (report_stem + '.json')}"]
     if collect_only:
         argv.append("--collect-only")
-    argv += [*options, *args.pytest_args]
 
     as_json = args.format == "json"
     quiet = args.quiet or as_json
     captured = io.StringIO() if quiet else None
     probe = _SessionProbe(reports, print_reports=not quiet)
-    with _stdout_to(captured):
-        code = pytest.main(argv, plugins=[probe])
+    # A private base temp dir: pytest (and xdist's workers) would otherwise share and garbage-collect
+    # /tmp/pytest-of-USER with every other pytest run of this user, and warn about their leftovers.
+    basetemp = Path(tempfile.mkdtemp(prefix="podshift-session-"))
+    try:
+        with _stdout_to(captured):
+            code = pytest.main([*argv, f"--basetemp={basetemp}", *options, *args.pytest_args], plugins=[probe])
+    finally:
+        shutil.rmtree(basetemp, ignore_errors=True)
     exit_code = _exit_code(code)
     readiness = probe.readiness
     verdict = readiness.verdict.value if readiness is not None and readiness.verdict is not None else None

@@ -218,3 +218,22 @@ def test_docker_host_pointing_nowhere_fails_the_docker_check_naming_it(
     assert f"not reachable at {named}:" in answers["message"], answers["message"]
     assert data["verdict"] == "NOT READY"
     assert data["exit_code"] == 1
+
+
+def test_backup_json(project: Path) -> None:
+    plan = as_json(podshift("backup", "--verify-only", "--format", "json", cwd=project))
+    assert plan["project"]["dir"] == str(project)
+    assert str(project / COMPOSE) in {i["name"] for i in plan["items"]}
+    assert plan["total_size"] == sum(i["size"] for i in plan["items"])
+    missing = podshift("backup", "--verify", "--format", "json", cwd=project)
+    assert missing.returncode == 1
+    assert "no backup here" in missing.stderr
+    refused = podshift("backup", "--format", "json", cwd=project)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "podshift: error: --format json goes with --verify-only or --verify"
+    made = podshift("backup", cwd=project)
+    assert made.returncode == 0, made.stderr
+    verified = as_json(podshift("backup", "--verify", "--format", "json", cwd=project))
+    assert verified["verified"] is True
+    assert verified["problems"] == []
+    assert (project / "reports" / "backup.log").is_file()

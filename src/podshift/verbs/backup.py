@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from podshift.cli import EXIT_FAILED, EXIT_OK, Verb, print_json, report_dir
+from podshift.cli import EXIT_FAILED, EXIT_OK, UsageError, Verb, print_json, report_dir
 from podshift.progress import human_size
 
 
@@ -42,6 +42,8 @@ def _run(args: argparse.Namespace) -> int:
     log_path = report_dir(args) / "backup.log"
     _log_to(log_path)
     as_json = args.format == "json"
+    if as_json and not (args.verify or args.verify_only):
+        raise UsageError("--format json goes with --verify-only or --verify")
     if args.verify:
         with project_lock(project.project_dir, "backup --verify"):
             problems = store.verify()
