@@ -165,7 +165,16 @@ def current_project(config: pytest.Config) -> ComposeProject:
     first = require_project(config)
     if hoststate.generation(config) == 0:
         return first
-    return hoststate.memo(config, "project", lambda: load_project(first.project_dir, env=first.env))
+    return hoststate.memo(
+        config,
+        "project",
+        lambda: load_project(
+            first.project_dir,
+            compose_files=first.compose_files,  # the same files (-f, COMPOSE_FILE) and name as at the start
+            project_name=config.getoption("podshift_project_name", None),
+            env=first.env,
+        ),
+    )
 
 
 # -- fixtures -------------------------------------------------------------------------
