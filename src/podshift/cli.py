@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from podshift import __version__
-from podshift.compose.model import ComposeProject, load_project
+from podshift.compose.model import ComposeProject, files_from_environment, find_project_dir, load_project
 from podshift.engines import ROOTLESS_USER_ENV
 from podshift.errors import PodshiftError, ProjectError
 from podshift.paths import reports_dir
@@ -165,7 +165,7 @@ def project_dir_of(args: argparse.Namespace) -> Path:
     """PROJECT_DIR or --project-dir (not two different ones), else $PODSHIFT_PROJECT_DIR, else as Compose.
 
     As ``docker compose``: with ``-f`` and no directory, the first file's
-    directory; otherwise the current directory.
+    directory; otherwise the current directory, or the nearest parent with a compose file.
     """
     given = {Path(d).expanduser().resolve() for d in (args.project_dir, getattr(args, "project_dir_arg", None)) if d}
     if len(given) > 1:
@@ -177,7 +177,9 @@ def project_dir_of(args: argparse.Namespace) -> Path:
     files = getattr(args, "compose_files", None)
     if files:
         return Path(files[0]).expanduser().resolve().parent
-    return Path.cwd()
+    if files_from_environment(os.environ):
+        return Path.cwd()
+    return find_project_dir(Path.cwd())
 
 
 def target_project(args: argparse.Namespace) -> ComposeProject:

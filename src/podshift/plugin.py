@@ -16,7 +16,7 @@ from typing import Any, cast
 import pytest
 
 from podshift import fixing, hoststate, markers, outcomes, stepping
-from podshift.compose.model import ComposeProject, load_project
+from podshift.compose.model import ComposeProject, files_from_environment, find_project_dir, load_project
 from podshift.engines import ROOTLESS_USER_ENV, engines_required, make_runtime
 from podshift.errors import EngineUnavailable, PodshiftError
 from podshift.paths import reports_dir
@@ -122,14 +122,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def project_dir(config: pytest.Config) -> Path:
-    """Where the target project is: option, then env, then ini, then the current directory (as Compose)."""
+    """Where the target project is: option, then env, then ini, then the current directory (or, as
+    Compose, its nearest parent with a compose file)."""
     chosen = config.getoption("podshift_project_dir") or os.environ.get(PROJECT_DIR_ENV)
     base = Path.cwd()
     if not chosen and config.getini("podshift_project_dir"):
         chosen = config.getini("podshift_project_dir")
         base = config.inipath.parent if config.inipath else config.rootpath
     if not chosen:
-        return base
+        if config.getoption("podshift_compose_files", None) or files_from_environment(os.environ):
+            return base
+        return find_project_dir(base)  # as Compose: the nearest of the directory and its parents
     path = Path(str(chosen)).expanduser()
     return path if path.is_absolute() else base / path
 

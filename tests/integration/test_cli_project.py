@@ -237,3 +237,8 @@ def test_backup_json(project: Path) -> None:
     assert verified["verified"] is True
     assert verified["problems"] == []
     assert (project / "reports" / "backup.log").is_file()
+
+
+def test_a_subdirectory_of_the_project_finds_it_as_compose_does(project: Path) -> None:
+    data = as_json(podshift("validate", "--verify-only", "--format", "json", cwd=project / "compose" / "api"))
+    assert data["project"]["dir"] == str(project)

@@ -127,6 +127,20 @@ def find_compose_files(project_dir: Path) -> list[Path]:
     return []
 
 
+def find_project_dir(start: Path) -> Path:
+    """Where Compose finds the project from *start*: the nearest of it and its parents with a compose file.
+
+    ``docker compose`` run in a subdirectory of a project uses the project's
+    compose file; podshift does the same.  With none found, *start* (whose
+    load then says which files were looked for).
+    """
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if find_compose_files(directory):
+            return directory
+    return start
+
+
 def files_from_environment(env: Mapping[str, str]) -> list[str]:
     """The files ``COMPOSE_FILE`` names, split on ``COMPOSE_PATH_SEPARATOR`` as Compose splits them.
 
