@@ -196,9 +196,11 @@ class DockerRuntime(Runtime):
 
     def remove_stale_helpers(self) -> None:
         """Remove podshift's helper containers whose creating process died (an interrupted run)."""
-        for c in self.client.containers.list(all=True, filters={"label": HELPER_LABEL}):
-            if c.status != "running" and helper_is_stale(c.labels):
-                c.remove(force=True)
+        # The low-level list: the high-level one inspects each container after listing, and
+        # another podshift process may remove its own helper in between (a 404 mid-list).
+        for c in self.client.api.containers(all=True, filters={"label": HELPER_LABEL}):
+            if c.get("State") != "running" and helper_is_stale(c.get("Labels") or {}):
+                self.remove_container(c["Id"])
 
     def volume_remove(self, name: str, *, force: bool = False) -> None:
         if force:
