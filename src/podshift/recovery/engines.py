@@ -1,0 +1,31 @@
+"""The two engines a recovery looks at: Docker, and the target Podman (``--rootless-user``'s, else ours)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from podshift.engines import podman_runtime_for, podman_user
+from podshift.runtimes import DockerRuntime, Runtime
+from podshift.stepping import options_of
+
+
+def target_podman_user(config: pytest.Config) -> str:
+    """``--rootless-user`` (or $PODSHIFT_ROOTLESS_USER), else the invoking user (root: rootful)."""
+    return options_of(config).rootless_user or podman_user()
+
+
+@contextmanager
+def both_engines(config: pytest.Config) -> Iterator[dict[str, Runtime]]:
+    """``{"docker": ..., "podman": ...}``, unconnected (a down engine is a finding, not an error); closed after."""
+    runtimes: dict[str, Runtime] = {
+        "docker": DockerRuntime(),
+        "podman": podman_runtime_for(target_podman_user(config)),
+    }
+    try:
+        yield runtimes
+    finally:
+        for runtime in runtimes.values():
+            runtime.close()
