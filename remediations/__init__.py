@@ -20,6 +20,7 @@ from remediations.images import QualifyImages
 from remediations.network import DevNetTun, UnprivilegedPortStart
 from remediations.podman_socket import StartPodmanSocket
 from remediations.recover.diagnose import DiagnosisReport
+from remediations.recover.startup import FindBlockers, RemoveLeftovers, StartServices, StopServices
 from remediations.subids import SubIdRanges
 
 ALL_FIXES: tuple[type[Fix], ...] = (
@@ -41,7 +42,13 @@ def pytest_podshift_fixes(config: pytest.Config) -> list[Fix]:
 
 
 #: podshift's own steps, for every action (each step says which action it belongs to).
-ALL_STEPS: tuple[type[Step], ...] = (DiagnosisReport,)
+ALL_STEPS: tuple[type[Step], ...] = (
+    DiagnosisReport,
+    FindBlockers,
+    StopServices,
+    RemoveLeftovers,
+    StartServices,
+)
 
 
 @pytest.hookimpl

@@ -6,13 +6,16 @@ the stack as the steps left it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from podshift.compose.model import ComposeProject
+from podshift.engines import podman_runtime_for
+from podshift.errors import EngineUnavailable
 from podshift.recovery.diagnosis import Diagnosis, Finding, diagnose
-from podshift.recovery.engines import both_engines
+from podshift.recovery.engines import both_engines, target_podman_user
+from podshift.runtimes import PodmanRuntime
 from podshift.stepping import action_of
 
 
@@ -35,3 +38,15 @@ def no_findings(diagnosis: Diagnosis, evidence: Callable[[str, object], None]) -
             pytest.fail("\n".join(f"{f.what}; do: {f.command}" for f in found), pytrace=False)
 
     return check
+
+
+@pytest.fixture(scope="session")
+def target_podman(pytestconfig: pytest.Config) -> Iterator[PodmanRuntime]:
+    """The Podman the stack runs on; a recovery check cannot judge without it (a failure, not a skip)."""
+    runtime = podman_runtime_for(target_podman_user(pytestconfig))
+    try:
+        runtime.ping()
+    except EngineUnavailable as e:
+        pytest.fail(str(e), pytrace=False)
+    yield runtime
+    runtime.close()
