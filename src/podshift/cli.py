@@ -19,6 +19,7 @@ from podshift import __version__
 from podshift.compose.model import load_project
 from podshift.errors import PodshiftError, ProjectError
 from podshift.journal import Journal, journal_path
+from podshift.steps import SCENARIOS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -62,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--verify-only", action="store_true", help="list what would be backed up; write nothing")
     backup.add_argument("--verify", action="store_true", help="check an existing backup against its manifest")
     backup.add_argument("--engine", choices=["docker", "podman"], default="docker", help="where the volumes are")
+
+    recover = verbs.add_parser("recover", parents=[common], help="targeted recovery (reports/migration-recovery.log)")
+    recover.add_argument("scenario", choices=SCENARIOS)
+    diagnose = verbs.add_parser("diagnose", parents=[common], help="same as `recover diagnose`; changes nothing")
+    for p in (recover, diagnose):
+        p.add_argument("--dry-run", action="store_true", help="show each step's plan, change nothing")
+        p.add_argument("--rootless-user", metavar="USER", help="the user whose rootless Podman runs the stack")
+        p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="further pytest options after --")
     fixes = verbs.add_parser(
         "fixes", parents=[common], help="list or revert the fixes podshift applied (reports/fixes-journal.json)"
     )
@@ -145,6 +154,22 @@ def _backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _recover(args: argparse.Namespace, scenario: str) -> int:
+    """A recovery scenario: its diagnosis checks, its steps, the checks again (podshift.recovery)."""
+    argv = [str(checks_dir()), "-m", "recovery", "--recover", scenario, "--rootdir", str(source_root())]
+    if args.project_dir:
+        argv += ["--project-dir", str(Path(args.project_dir).expanduser().resolve())]
+    if args.dry_run:
+        argv.append("--dry-run")
+    if args.rootless_user:
+        argv += ["--rootless-user", args.rootless_user]
+    argv += [a for a in args.pytest_args if a != "--"]
+    code = pytest.main(argv)
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE
+    return EXIT_OK if code == pytest.ExitCode.OK else EXIT_FAILED
+
+
 def _log_to(path: Path) -> None:
     """Every action leaves a readable log in reports/."""
     import logging
@@ -192,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fixes(args.action)
         if args.verb == "backup":
             return _backup(args)
+        if args.verb in ("recover", "diagnose"):
+            return _recover(args, args.scenario if args.verb == "recover" else "diagnose")
     except ProjectError as e:  # the --project-dir given is not a usable project: the user's input
         print(f"podshift: error: {e}", file=sys.stderr)
         return EXIT_USAGE
