@@ -23,7 +23,8 @@ from podshift.backup.tarscan import Entry, comparable, scan
 from podshift.compose.model import ComposeProject
 from podshift.errors import EngineUnavailable, PodshiftError
 from podshift.recovery.ports import PortHolder, holders
-from podshift.runtimes import ContainerInfo, NetworkInfo, Runtime, VolumeInfo
+from podshift.recovery.startup import unhealthy_services
+from podshift.runtimes import ContainerInfo, NetworkInfo, PodmanRuntime, Runtime, VolumeInfo
 from podshift.steps import JournalCorrupt, StepJournal
 
 #: Programs through which an engine itself publishes a port.
@@ -53,6 +54,8 @@ class ProjectSide:
     volumes: tuple[VolumeInfo, ...] = ()
     #: published host port -> the running container the engine binds it to
     bindings: dict[int, str] = field(default_factory=dict)
+    #: service -> what is wrong with it (Podman only: its healthchecks are driven, see recovery.startup)
+    unhealthy: dict[str, str] = field(default_factory=dict)
 
     @property
     def running(self) -> list[ContainerInfo]:
@@ -216,7 +219,13 @@ def port_bindings(runtime: Runtime, containers: Iterable[ContainerInfo]) -> dict
 def project_side(runtime: Runtime, project: ComposeProject) -> ProjectSide:
     """The project's containers, networks, volumes and port bindings under *runtime* (which answers)."""
     containers = tuple(runtime.project_containers(project.name))
+    unhealthy: dict[str, str] = {}
+    if isinstance(runtime, PodmanRuntime) and containers:
+        # Without systemd no timer runs Podman's healthchecks (health stays "starting"):
+        # running the check once is the only way to know; it changes no container.
+        unhealthy = unhealthy_services(runtime, project)
     return ProjectSide(
+        unhealthy=unhealthy,
         engine=runtime.label,
         containers=containers,
         networks=tuple(runtime.project_networks(project.name)),
@@ -363,9 +372,8 @@ def _side_findings(d: Diagnosis) -> list[Finding]:
         )
     podman = d.sides.get("podman")
     if podman is not None and podman.containers:
-        bad = [c for c in podman.containers if c.status != "running" or c.health not in (None, "healthy")]
-        if bad:
-            states = ", ".join(f"{c.name} is {c.status}/{c.health or '-'}" for c in bad)
+        if podman.unhealthy:
+            states = ", ".join(f"service {s}: {what}" for s, what in podman.unhealthy.items())
             found.append(
                 Finding(
                     "containers",
@@ -419,7 +427,7 @@ def _backup_findings(d: Diagnosis) -> list[Finding]:
         elif v.state == "differs":
             found.append(
                 Finding(
-                    "volumes",
+                    "volume-data",
                     "info",
                     f"volume {v.name} ({v.engine}) differs from the backup: {v.difference}",
                     "expected when the application wrote since the backup; else `podshift recover volume-issues`",
