@@ -21,6 +21,7 @@ from podshift.recovery.startup import (
     unhealthy_services,
 )
 from podshift.remediation import CommandStep, Plan
+from podshift.runtimes.base import SERVICE_LABEL
 from podshift.steps import Step, StepContext, StepFailed
 
 SCENARIO = "failed-startup"
@@ -124,7 +125,7 @@ class RemoveLeftovers(_StartupStep):
     after = ("stop-services",)
 
     def plan(self, ctx: StepContext) -> Plan:
-        names = [c.name for c in project_containers(ctx.podman(), ctx.project)]
+        names = [c.name for c in project_containers(ctx.podman(), ctx.project)]  # the stopped step runs first
         return Plan(
             fix=self.name,
             scope="project",
@@ -136,7 +137,13 @@ class RemoveLeftovers(_StartupStep):
         runtime = ctx.podman()
         if _healthy(ctx):
             return HEALTHY
-        leftovers = [c for c in project_containers(runtime, ctx.project) if c.state != "running"]
+        # Dependants first: podman-compose creates containers with --requires, and Podman refuses to
+        # remove a container that others depend on ("has dependent containers which must be removed").
+        rank = {name: i for i, name in enumerate(ctx.project.start_order())}
+        leftovers = sorted(
+            (c for c in project_containers(runtime, ctx.project) if c.state != "running"),
+            key=lambda c: -rank.get(c.labels.get(SERVICE_LABEL, ""), len(rank)),
+        )
         ctx.record("removed", [{"name": c.name, "image": c.image, "state": c.state} for c in leftovers])
         for c in leftovers:
             ctx.log.info("removing %s (%s, %s)", c.name, c.state, c.image)

@@ -189,7 +189,8 @@ def test_diagnose_with_docker_down(rstack: RecoveryStack) -> None:
 
 # -- failed-startup ---------------------------------------------------------------------------------
 def test_failed_startup_removes_a_blocking_leftover(rstack: RecoveryStack) -> None:
-    rt, name = rstack.runtime, rstack.container("api")
+    # The worker: nothing depends on it (podman-compose links dependants with --requires).
+    rt, name = rstack.runtime, rstack.container("worker")
     rt.cli("stop", "-t", "2", name).check()
     rt.remove_container(name)
     # A leftover from another tool: this project's label, not podman-compose's, so `up` cannot recreate it.
