@@ -20,6 +20,7 @@ from remediations.images import QualifyImages
 from remediations.network import DevNetTun, UnprivilegedPortStart
 from remediations.podman_socket import StartPodmanSocket
 from remediations.recover.diagnose import DiagnosisReport
+from remediations.recover.network import CheckConnectivity, FindSubnetOwners, RecreateNetworks
 from remediations.recover.startup import FindBlockers, RemoveLeftovers, StartServices, StopServices
 from remediations.subids import SubIdRanges
 
@@ -48,6 +49,9 @@ ALL_STEPS: tuple[type[Step], ...] = (
     StopServices,
     RemoveLeftovers,
     StartServices,
+    FindSubnetOwners,
+    RecreateNetworks,
+    CheckConnectivity,
 )
 
 
