@@ -244,3 +244,41 @@ def test_failed_startup_dry_run_changes_nothing(rstack: RecoveryStack) -> None:
     assert rstack.states() == before
     assert recover(rstack, "failed-startup").rc == 0
     rstack.healthy()
+
+
+# -- network-issues ---------------------------------------------------------------------------------
+def test_network_issues_names_dockers_bridge_then_recreates_the_network(rstack: RecoveryStack) -> None:
+    name = rstack.project.name
+    subnet = rstack.project.networks["phoenix-net"]["ipam"]["config"][0]["subnet"]
+    docker_net = f"{name}_phoenix-net"
+    rstack.provider.down()  # Podman's network is gone, as when a move stopped half-way
+    # Docker's bridge of the same stack keeps the subnet (as after `docker compose stop`).
+    label = f"com.docker.compose.project={name}"
+    created = subprocess.run(
+        ["docker", "network", "create", "--subnet", subnet, "--label", label, docker_net],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    try:
+        refused = rstack.runtime.cli("network", "create", "--subnet", subnet, f"i13-probe-{uuid.uuid4().hex[:6]}")
+        assert refused.rc != 0, "the subnet conflict was not induced"
+        assert "is already used on the host" in refused.stderr
+        before = rstack.states()
+        run = recover(rstack, "network-issues")
+        assert run.rc == 1, run.out
+        line = next(ln for ln in run.out.splitlines() if ln.startswith("podshift recover network-issues: FAILED"))
+        assert f"subnet {subnet} is already claimed by Docker network {docker_net} (bridge br-" in line
+        assert f'compose project {name}); podman says: "Error: subnet {subnet} is already used on the host' in line
+        assert f"next: `docker compose -p {name} down`" in line
+        assert rstack.states() == before
+    finally:
+        subprocess.run(["docker", "network", "rm", docker_net], capture_output=True, check=False)
+    run = recover(rstack, "network-issues")
+    assert run.rc == 0, run.out
+    assert "-P FORWARD DROP" in run.check("test_forward_policy_accepts")["message"]
+    assert run.check("test_services_reach_each_other")["outcome"] == "passed"
+    assert {n.name: n.subnets for n in rstack.runtime.project_networks(name)} == {docker_net: (subnet,)}
+    rstack.healthy()
+    again = recover(rstack, "network-issues")
+    assert again.rc == 0, again.out
+    assert "NOTHING TO DO" in again.out
