@@ -19,6 +19,7 @@ from remediations.files import BackupDir, BindMountPermissions
 from remediations.images import QualifyImages
 from remediations.network import DevNetTun, UnprivilegedPortStart
 from remediations.podman_socket import StartPodmanSocket
+from remediations.recover.build import BuildServices, CarryBaseImages, CleanBuildArtefacts, RewriteChmod
 from remediations.recover.diagnose import DiagnosisReport
 from remediations.recover.network import CheckConnectivity, FindSubnetOwners, RecreateNetworks
 from remediations.recover.startup import FindBlockers, RemoveLeftovers, StartServices, StopServices
@@ -52,6 +53,10 @@ ALL_STEPS: tuple[type[Step], ...] = (
     FindSubnetOwners,
     RecreateNetworks,
     CheckConnectivity,
+    CleanBuildArtefacts,
+    CarryBaseImages,
+    RewriteChmod,
+    BuildServices,
 )
 
 
