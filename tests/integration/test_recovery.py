@@ -28,7 +28,7 @@ from podshift.backup.store import BackupStore
 from podshift.compose import ComposeProject, load_project, provider_for
 from podshift.compose.provider import PodmanComposeProvider
 from podshift.errors import PodshiftError
-from podshift.runtimes import PodmanRuntime
+from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.steps import DONE, FAILED, StepJournal
 
 from ..conftest import EXAMPLE, REPO
@@ -109,6 +109,7 @@ class Run:
     out: str
     checks: dict[str, dict[str, Any]]
     log: str
+    plans: str = ""  # every step's plan (--dry-run), from the JSON report
 
     def check(self, name: str) -> dict[str, Any]:
         found = [c for nodeid, c in self.checks.items() if nodeid.endswith(f"::{name}")]
@@ -129,11 +130,14 @@ def recover(stack: RecoveryStack, scenario: str, *args: str, env: dict[str, str]
         argv, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=900, check=False
     )
     out = proc.stdout + proc.stderr
-    checks = json.loads(report.read_text()).get("podshift", {}).get("checks", {}) if report.exists() else {}
+    data = json.loads(report.read_text()) if report.exists() else {}
+    checks = data.get("podshift", {}).get("checks", {})
+    props = [prop for t in data.get("tests", []) for prop in t.get("user_properties", [])]
+    plans = "\n".join(str(value) for prop in props for key, value in prop.items() if key == "step_plan")
     log_path = cwd / "reports" / "migration-recovery.log"
     log = log_path.read_text() if log_path.exists() else ""
     shutil.rmtree(cwd, ignore_errors=True)
-    return Run(proc.returncode, out, checks, log)
+    return Run(proc.returncode, out, checks, log, plans)
 
 
 # -- diagnose ---------------------------------------------------------------------------------------
@@ -241,6 +245,7 @@ def test_failed_startup_dry_run_changes_nothing(rstack: RecoveryStack) -> None:
     run = recover(rstack, "failed-startup", "--dry-run")
     assert run.rc == 0, run.out
     assert "PLANNED" in run.out
+    assert f"$ podman stop {rstack.container('api')}" in run.plans
     assert rstack.states() == before
     assert recover(rstack, "failed-startup").rc == 0
     rstack.healthy()
@@ -282,3 +287,90 @@ def test_network_issues_names_dockers_bridge_then_recreates_the_network(rstack: 
     again = recover(rstack, "network-issues")
     assert again.rc == 0, again.out
     assert "NOTHING TO DO" in again.out
+
+
+# -- failed-build -----------------------------------------------------------------------------------
+@dataclass
+class BuildProject:
+    runtime: PodmanRuntime
+    dir: Path
+    name: str
+    short: str  # a short-name base image only Docker has
+
+    def image(self, service: str) -> str:
+        return f"localhost/{self.name}-{service}:1"
+
+
+@pytest.fixture
+def build_project(podman_runtime: PodmanRuntime) -> Iterator[BuildProject]:
+    """A small project whose one service uses a short-name base (in Docker's store only) and COPY --chmod=u+x."""
+    if podman_runtime.rootless:
+        pytest.skip("these tests drive rootful Podman (run as root)")
+    name = f"i13-build-{uuid.uuid4().hex[:8]}"
+    short = f"{name}-base:1"
+    root = Path(tempfile.mkdtemp(prefix="i13-build-"))
+    build_base_image(EXAMPLE, DockerRuntime())
+    subprocess.run(["docker", "tag", "localhost/phoenix-base:1", short], check=True, capture_output=True)
+    app = root / "app"
+    app.mkdir()
+    (app / "run.sh").write_text("#!/bin/sh\necho i13\n")
+    (app / "run.sh").chmod(0o644)
+    (app / "Dockerfile").write_text(f'FROM {short}\nCOPY --chmod=u+x run.sh /run.sh\nCMD ["/run.sh"]\n')
+    (root / "compose.yaml").write_text(
+        f"name: {name}\nservices:\n  app:\n    build: {{context: app}}\n    image: localhost/{name}-app:1\n"
+    )
+    project = BuildProject(podman_runtime, root, name, short)
+    try:
+        yield project
+    finally:
+        for ref in (project.image("app"), project.image("bad"), f"localhost/{short}"):
+            podman_runtime.image_remove(ref)
+        subprocess.run(["docker", "rmi", short], capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _recover_build(project: BuildProject, *args: str) -> Run:
+    stack = RecoveryStack(project.runtime, project.dir, load_project(project.dir), None)  # type: ignore[arg-type]
+    return recover(stack, "failed-build", *args)
+
+
+def test_failed_build_carries_the_base_and_rewrites_chmod(build_project: BuildProject) -> None:
+    dockerfile = build_project.dir / "app" / "Dockerfile"
+    original = dockerfile.read_text()
+    # Induced for real: Podman 4.3.1 cannot build it.
+    refused = build_project.runtime.cli("build", "-t", build_project.image("app"), str(build_project.dir / "app"))
+    assert refused.rc != 0
+    assert f'short-name "{build_project.short}" did not resolve to an alias' in refused.stderr
+
+    planned = _recover_build(build_project, "--dry-run")
+    assert planned.rc == 0, planned.out
+    assert f"docker save {build_project.short} | podman load" in planned.plans
+    assert "+COPY --chmod=744 run.sh /run.sh" in planned.plans
+    assert dockerfile.read_text() == original
+    assert build_project.runtime.image(build_project.short) is None
+
+    run = _recover_build(build_project)
+    assert run.rc == 0, run.out
+    assert dockerfile.read_text() == original.replace("--chmod=u+x", "--chmod=744")
+    mode = build_project.runtime.cli("run", "--rm", build_project.image("app"), "stat", "-c", "%a", "/run.sh")
+    assert mode.stdout.strip() == "744", mode
+    again = _recover_build(build_project)
+    assert again.rc == 0, again.out
+    assert "NOTHING TO DO" in again.out
+
+
+def test_failed_build_names_the_service_with_a_heredoc(build_project: BuildProject) -> None:
+    bad = build_project.dir / "bad"
+    bad.mkdir()
+    (bad / "Dockerfile").write_text("FROM localhost/phoenix-base:1\nRUN <<EOF\necho hi > /x\nEOF\n")
+    compose = build_project.dir / "compose.yaml"
+    compose.write_text(
+        compose.read_text() + f"  bad:\n    build: {{context: bad}}\n    image: {build_project.image('bad')}\n"
+    )
+    run = _recover_build(build_project)
+    assert run.rc == 1, run.out
+    line = next(ln for ln in run.out.splitlines() if ln.startswith("podshift recover failed-build: FAILED"))
+    assert "at step build-services: service bad does not build:" in line
+    assert "Unknown instruction" in run.out or "unknown instruction" in run.out.lower(), run.out
+    assert f"{bad / 'Dockerfile'}:2: RUN <<EOF: buildah 1.28 stops" in run.out
+    assert run.check("test_no_heredocs")["outcome"] == "skipped"  # checks after a failed step do not run
