@@ -23,6 +23,7 @@ from remediations.recover.build import BuildServices, CarryBaseImages, CleanBuil
 from remediations.recover.diagnose import DiagnosisReport
 from remediations.recover.network import CheckConnectivity, FindSubnetOwners, RecreateNetworks
 from remediations.recover.startup import FindBlockers, RemoveLeftovers, StartServices, StopServices
+from remediations.recover.volumes import ReownBindSources, RestoreVolumes
 from remediations.subids import SubIdRanges
 
 ALL_FIXES: tuple[type[Fix], ...] = (
@@ -57,6 +58,8 @@ ALL_STEPS: tuple[type[Step], ...] = (
     CarryBaseImages,
     RewriteChmod,
     BuildServices,
+    ReownBindSources,
+    RestoreVolumes,
 )
 
 

@@ -374,3 +374,25 @@ def test_failed_build_names_the_service_with_a_heredoc(build_project: BuildProje
     assert "Unknown instruction" in run.out or "unknown instruction" in run.out.lower(), run.out
     assert f"{bad / 'Dockerfile'}:2: RUN <<EOF: buildah 1.28 stops" in run.out
     assert run.check("test_no_heredocs")["outcome"] == "skipped"  # checks after a failed step do not run
+
+
+# -- volume-issues ----------------------------------------------------------------------------------
+def test_volume_issues_restores_a_missing_volume_from_the_backup(rstack: RecoveryStack) -> None:
+    store = BackupStore(rstack.dir)
+    store.create(rstack.project, rstack.runtime, include_data=True, force=True)  # holds the api marker
+    volume = f"{rstack.project.name}_api-data"
+    rstack.provider.down()  # containers go (podman-compose links them with --requires); volumes stay
+    rstack.runtime.cli("volume", "rm", volume).check()
+    assert rstack.runtime.volume(volume) is None
+    planned = recover(rstack, "volume-issues", "--dry-run")
+    assert planned.rc == 0, planned.out
+    assert f"volume {volume} is missing (the backup holds it): restore from the backup, verified" in planned.plans
+    assert rstack.runtime.volume(volume) is None
+    run = recover(rstack, "volume-issues")
+    assert run.rc == 0, run.out
+    assert run.check("test_project_volumes_present")["outcome"] == "passed"
+    assert run.check("test_bind_mounts_usable")["outcome"] == "passed"
+    rstack.healthy()  # the marker written before the backup is back
+    again = recover(rstack, "volume-issues")
+    assert again.rc == 0, again.out
+    assert "NOTHING TO DO" in again.out
