@@ -24,6 +24,7 @@ from podshift.recovery.build import (
     scan,
     working_containers,
 )
+from podshift.recovery.engines import podman as podman_cli
 from podshift.remediation import CommandStep, FileChange, Plan
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.steps import Step, StepContext, StepFailed
@@ -90,7 +91,7 @@ class CleanBuildArtefacts(_BuildStep):
     def _leftovers(self, ctx: StepContext) -> tuple[list[str], list[str]]:
         podman = ctx.podman()
         bases = {img for p in dockerfiles(ctx.project).values() if p.is_file() for _, img in base_images(p)}
-        out = podman.cli("ps", "-a", "--external", "--format", "json", timeout=120).check().stdout
+        out = podman_cli(podman, "ps", "-a", "--external", "--format", "json", timeout=120).check().stdout
         listed = json.loads(out or "[]")
         containers = working_containers(listed, bases)
         # Images a previous build of this scenario replaced, now untagged (dangling): ours by the journal.

@@ -13,7 +13,7 @@ from podshift.backup.store import BackupStore
 from podshift.commands import run
 from podshift.compose.provider import provider_for
 from podshift.errors import PodshiftError
-from podshift.recovery.volumes import MountProblem, host_ids, probe_mounts, selinux_problems, volume_gaps
+from podshift.recovery.volumes import MountProblem, host_ids, podman, probe_mounts, selinux_problems, volume_gaps
 from podshift.remediation import CommandStep, Plan
 from podshift.steps import Step, StepContext, StepFailed
 
@@ -86,7 +86,7 @@ class ReownBindSources(_VolumeStep):
             ctx.record("owners", {**ctx.recorded("owners", {}), str(p.source): _owners(p.source)})
             for argv in _commands(ctx, p):
                 ctx.log.info("%s", " ".join(argv))
-                result = runtime.cli(*argv[1:], timeout=600) if argv[0] == "podman" else run(list(argv), timeout=600)
+                result = podman(runtime, *argv[1:]) if argv[0] == "podman" else run(list(argv), timeout=600)
                 if not result.succeeded:
                     raise StepFailed(self.name, f"`{' '.join(argv)}` failed: {result.stderr.strip()[-300:]}")
             fixed.append(f"{p.source} -> {p.user} (container ids)")

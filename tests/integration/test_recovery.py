@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import random
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from podshift.backup.store import BackupStore
 from podshift.compose import ComposeProject, load_project, provider_for
 from podshift.compose.provider import PodmanComposeProvider
 from podshift.errors import PodshiftError
+from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.steps import DONE, FAILED, StepJournal
 
@@ -396,3 +398,51 @@ def test_volume_issues_restores_a_missing_volume_from_the_backup(rstack: Recover
     again = recover(rstack, "volume-issues")
     assert again.rc == 0, again.out
     assert "NOTHING TO DO" in again.out
+
+
+def test_volume_issues_reowns_a_bind_source_inside_the_user_namespace(
+    rootless_podman_runtime: PodmanRuntime,
+) -> None:
+    """Rootless: container uid 999 is host uid 100998-ish and cannot enter a 0700 source of the user's."""
+    runtime = rootless_podman_runtime
+    assert runtime.run_as is not None, "run as root with PODSHIFT_ROOTLESS_USER set"
+    user = runtime.run_as.user
+    ensure_helper_image(runtime)
+    name = f"i13-vol-{uuid.uuid4().hex[:8]}"
+    root = Path(tempfile.mkdtemp(prefix="i13-vol-"))
+    root.chmod(0o755)
+    data = root / "data"
+    data.mkdir()
+    (data / "file").write_text("i13\n")
+    pw = pwd.getpwnam(user)
+    for p in (data, data / "file"):
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+    data.chmod(0o700)
+    (root / "compose.yaml").write_text(
+        f"name: {name}\nservices:\n  app:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n"
+        '    user: "999:999"\n    network_mode: none\n    command: ["sleep", "3600"]\n'
+        "    volumes: [./data:/data]\n"
+    )
+    provider = provider_for(load_project(root), runtime)
+    try:
+        provider.up()
+        container = f"{name}_app_1"
+        denied = runtime.exec(container, ["ls", "/data"])
+        assert denied.rc != 0, denied  # induced for real
+        assert "Permission denied" in denied.stderr + denied.stdout
+        stack = RecoveryStack(runtime, root, load_project(root), provider)  # type: ignore[arg-type]
+        run = recover(stack, "volume-issues", "--rootless-user", user)
+        assert run.rc == 0, run.out
+        assert "podman unshare chown -R 999:999" in run.log
+        assert runtime.exec(container, ["cat", "/data/file"]).stdout == "i13\n"
+        assert os.stat(data).st_uid != pw.pw_uid  # now the mapped id of container uid 999
+        journal = StepJournal.open(root, "recover-volume-issues")
+        owners = journal.data("reown-bind-sources")["owners"][str(data)]
+        assert [str(data), pw.pw_uid, pw.pw_gid, 0o700] in owners
+        again = recover(stack, "volume-issues", "--rootless-user", user)
+        assert "NOTHING TO DO" in again.out, again.out
+    finally:
+        provider.down()
+        provider.close()
+        runtime.cli("unshare", "rm", "-rf", str(data))
+        shutil.rmtree(root, ignore_errors=True)

@@ -7,8 +7,9 @@ from contextlib import contextmanager
 
 import pytest
 
+from podshift.commands import CommandResult, run
 from podshift.engines import podman_runtime_for, podman_user
-from podshift.runtimes import DockerRuntime, Runtime
+from podshift.runtimes import DockerRuntime, PodmanRuntime, Runtime
 from podshift.stepping import options_of
 
 
@@ -29,3 +30,10 @@ def both_engines(config: pytest.Config) -> Iterator[dict[str, Runtime]]:
     finally:
         for runtime in runtimes.values():
             runtime.close()
+
+
+def podman(runtime: PodmanRuntime, *args: str, timeout: float = 600) -> CommandResult:
+    """``podman ARGS`` as the engine's user, from ``/``: rootless Podman re-executes itself in its
+    user namespace and fails ("cannot chdir to ...") when the caller's directory is closed to that user.
+    """
+    return run(["podman", *args], run_as=runtime.run_as, cwd="/", timeout=timeout)

@@ -18,6 +18,7 @@ from podshift.commands import run
 from podshift.compose.model import ComposeProject
 from podshift.errors import EngineUnavailable
 from podshift.probes import host_routes
+from podshift.recovery.engines import podman as podman_cli
 from podshift.runtimes import PROJECT_LABEL, DockerRuntime, PodmanRuntime
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -113,9 +114,9 @@ def subnet_claims(project: ComposeProject, podman: PodmanRuntime) -> list[Subnet
 
 def podman_refusal(podman: PodmanRuntime, subnet: str, probe_name: str) -> str:
     """What Podman itself says when asked for *subnet* (a probe network, removed at once if it is made)."""
-    result = podman.cli("network", "create", "--subnet", subnet, probe_name, timeout=60)
+    result = podman_cli(podman, "network", "create", "--subnet", subnet, probe_name, timeout=60)
     if result.succeeded:
-        podman.cli("network", "rm", probe_name, timeout=60)
+        podman_cli(podman, "network", "rm", probe_name, timeout=60)
         return ""
     return (result.stderr.strip().splitlines() or [""])[-1]
 

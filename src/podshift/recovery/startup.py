@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podshift.compose.model import ComposeProject
+from podshift.recovery.engines import podman
 from podshift.recovery.ports import PortHolder, command_line, holders
 from podshift.runtimes import PROJECT_LABEL, PodmanRuntime
 
@@ -46,7 +47,7 @@ def expected_names(project: ComposeProject) -> dict[str, str]:
 
 def all_containers(runtime: PodmanRuntime) -> list[NamedContainer]:
     """Every container of the engine (the CLI: names and labels as podman itself reports them)."""
-    listed = json.loads(runtime.cli("ps", "-a", "--format", "json", timeout=120).check().stdout or "[]")
+    listed = json.loads(podman(runtime, "ps", "-a", "--format", "json", timeout=120).check().stdout or "[]")
     return [
         NamedContainer(
             id=str(c.get("Id", "")),
@@ -88,7 +89,7 @@ def unhealthy_services(runtime: PodmanRuntime, project: ComposeProject, *, drive
         if c.status != "running":
             problem = f"{c.name} is {c.status}"
         elif c.health not in (None, "healthy") and not (
-            drive and runtime.cli("healthcheck", "run", c.name, timeout=60).succeeded
+            drive and podman(runtime, "healthcheck", "run", c.name, timeout=60).succeeded
         ):
             problem = f"{c.name} is {c.health}"
         by_service.setdefault(c.service, []).append(problem)
@@ -103,7 +104,7 @@ def unhealthy_services(runtime: PodmanRuntime, project: ComposeProject, *, drive
 
 
 def log_tail(runtime: PodmanRuntime, container: str, lines: int = 12) -> str:
-    result = runtime.cli("logs", "--tail", str(lines), container, timeout=60)
+    result = podman(runtime, "logs", "--tail", str(lines), container, timeout=60)
     text = (result.stdout + result.stderr).strip()
     return text or "(no log output)"
 

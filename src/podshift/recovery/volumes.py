@@ -19,6 +19,7 @@ from podshift.backup.tarscan import scan
 from podshift.commands import run
 from podshift.compose.model import ComposeProject, Service
 from podshift.images import ensure_helper_image
+from podshift.recovery.engines import podman
 from podshift.runtimes import PodmanRuntime
 
 
@@ -38,7 +39,7 @@ def container_user(runtime: PodmanRuntime, service: Service) -> str:
     """``uid:gid`` the service runs as: its ``user:``, else its image's, else 0:0."""
     user = service.user or ""
     if not user and service.image:
-        result = runtime.cli("image", "inspect", "--format", "{{.Config.User}}", service.image, timeout=60)
+        result = podman(runtime, "image", "inspect", "--format", "{{.Config.User}}", service.image, timeout=60)
         user = result.stdout.strip() if result.succeeded else ""
     uid, _, gid = (user or "0").partition(":")
     return f"{uid}:{gid or uid}"
@@ -56,7 +57,8 @@ def probe_mounts(runtime: PodmanRuntime, project: ComposeProject) -> list[MountP
             # A write test with an unpredictable name (mktemp), removed at once.
             write = ' && rm "$(mktemp -p /probe .podshift-probe.XXXXXX)"'
             script = "ls /probe >/dev/null" + ("" if m.read_only else write)
-            result = runtime.cli(
+            result = podman(
+                runtime,
                 "run", "--rm", "--pull=never", "--network=none", "--user", user,
                 "-v", f"{m.source}:/probe{':ro' if m.read_only else ''}", image, "sh", "-c", script,
                 timeout=120,
@@ -72,8 +74,8 @@ def host_ids(runtime: PodmanRuntime, user: str) -> tuple[int, int]:
     uid, _, gid = user.partition(":")
     if not runtime.rootless:
         return int(uid), int(gid)
-    mapped = runtime.cli("unshare", "cat", "/proc/self/uid_map", timeout=60).check().stdout
-    gmapped = runtime.cli("unshare", "cat", "/proc/self/gid_map", timeout=60).check().stdout
+    mapped = podman(runtime, "unshare", "cat", "/proc/self/uid_map", timeout=60).check().stdout
+    gmapped = podman(runtime, "unshare", "cat", "/proc/self/gid_map", timeout=60).check().stdout
     return _through_map(int(uid), mapped), _through_map(int(gid), gmapped)
 
 
