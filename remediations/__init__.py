@@ -22,6 +22,13 @@ from remediations.podman_socket import StartPodmanSocket
 from remediations.recover.build import BuildServices, CarryBaseImages, CleanBuildArtefacts, RewriteChmod
 from remediations.recover.diagnose import DiagnosisReport
 from remediations.recover.network import CheckConnectivity, FindSubnetOwners, RecreateNetworks
+from remediations.recover.permissions import (
+    ContainersConf,
+    NewUidMap,
+    PodmanService,
+    SubIds,
+    UserNamespace,
+)
 from remediations.recover.startup import FindBlockers, RemoveLeftovers, StartServices, StopServices
 from remediations.recover.volumes import ReownBindSources, RestoreVolumes
 from remediations.subids import SubIdRanges
@@ -60,6 +67,11 @@ ALL_STEPS: tuple[type[Step], ...] = (
     BuildServices,
     ReownBindSources,
     RestoreVolumes,
+    UserNamespace,
+    SubIds,
+    NewUidMap,
+    ContainersConf,
+    PodmanService,
 )
 
 
