@@ -128,8 +128,11 @@ def recover(stack: RecoveryStack, scenario: str, *args: str, env: dict[str, str]
         "--project-dir", str(stack.dir), "--rootdir", str(REPO), "-p", "no:cacheprovider",
         "--json-report", f"--json-report-file={report}", *args,
     ]  # fmt: skip
+    # The target Podman is chosen by --rootless-user only: an inherited $PODSHIFT_ROOTLESS_USER would
+    # send a rootful stack's recovery to the rootless user's Podman.
+    base = {k: v for k, v in os.environ.items() if k != "PODSHIFT_ROOTLESS_USER"}
     proc = subprocess.run(
-        argv, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=900, check=False
+        argv, cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=900, check=False
     )
     out = proc.stdout + proc.stderr
     data = json.loads(report.read_text()) if report.exists() else {}
