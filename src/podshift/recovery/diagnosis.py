@@ -196,6 +196,10 @@ def engine_state(runtime: Runtime) -> EngineState:
     return EngineState(runtime.label, runtime.socket, True, version, api)
 
 
+def _went_away(runtime: Runtime, e: BaseException) -> EngineState:
+    return EngineState(runtime.label, runtime.socket, False, error=f"stopped answering during the diagnosis ({e})")
+
+
 def port_bindings(runtime: Runtime, containers: Iterable[ContainerInfo]) -> dict[int, str]:
     """Host port -> container name, for the running *containers* (the engine's own port bindings)."""
     bound: dict[int, str] = {}
@@ -289,7 +293,13 @@ def diagnose(project: ComposeProject, runtimes: dict[str, Runtime], *, volumes: 
     """Everything ``podshift diagnose`` reports, read from *runtimes* (``docker``/``podman``); changes nothing."""
     engines = {key: engine_state(rt) for key, rt in runtimes.items()}
     live = {key: rt for key, rt in runtimes.items() if engines[key].running}
-    sides = {key: project_side(rt, project) for key, rt in live.items()}
+    sides: dict[str, ProjectSide] = {}
+    for key, rt in list(live.items()):
+        try:
+            sides[key] = project_side(rt, project)
+        except (PodshiftError, OSError) as e:  # requests' errors are OSErrors: the engine went away meanwhile
+            engines[key] = _went_away(rt, e)
+            del live[key]
     ports = [
         PortState(
             port=binding.published,
@@ -313,6 +323,8 @@ def diagnose(project: ComposeProject, runtimes: dict[str, Runtime], *, volumes: 
                 vols = _volume_states(store, live, project)
         except (BackupError, PodshiftError) as e:
             backup = str(e)
+        except OSError as e:  # an engine stopped answering while its volumes were read
+            backup = f"volumes could not be read: {e}"
     return Diagnosis(project, engines, sides, ports, journals, backup, files, vols)
 
 
