@@ -24,6 +24,7 @@ from podshift.recovery.build import (
     scan,
     working_containers,
 )
+from podshift.recovery.engines import compose_argv
 from podshift.recovery.engines import podman as podman_cli
 from podshift.remediation import CommandStep, FileChange, Plan
 from podshift.runtimes import DockerRuntime, PodmanRuntime
@@ -215,11 +216,7 @@ class BuildServices(_BuildStep):
     after = ("rewrite-chmod",)
 
     def plan(self, ctx: StepContext) -> Plan:
-        provider = provider_for(ctx.project, ctx.podman())
-        try:
-            argv = tuple(provider.base_argv())
-        finally:
-            provider.close()
+        argv = compose_argv(ctx.project, ctx.podman())
         services = [s for s in ctx.project.start_order() if ctx.project.services[s].build_context is not None]
         return Plan(
             fix=self.name,

@@ -10,6 +10,7 @@ import secrets
 
 from podshift.compose.provider import provider_for
 from podshift.errors import PodshiftError
+from podshift.recovery.engines import compose_argv
 from podshift.recovery.network import (
     connectivity,
     declared_networks,
@@ -86,11 +87,7 @@ class RecreateNetworks(_NetworkStep):
     after = ("find-subnet-owners",)
 
     def plan(self, ctx: StepContext) -> Plan:
-        provider = provider_for(ctx.project, ctx.podman())
-        try:
-            argv = tuple(provider.base_argv())
-        finally:
-            provider.close()
+        argv = compose_argv(ctx.project, ctx.podman())
         declared = declared_networks(ctx.project)
         nets = ", ".join(f"{n} {'/'.join(s) or '(engine-chosen subnet)'}" for n, s in declared.items())
         return Plan(

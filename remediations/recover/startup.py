@@ -13,6 +13,7 @@ import signal
 
 from podshift.compose.provider import provider_for
 from podshift.errors import PodshiftError
+from podshift.recovery.engines import compose_argv
 from podshift.recovery.startup import (
     log_tail,
     name_holders,
@@ -158,11 +159,7 @@ class StartServices(_StartupStep):
     after = ("remove-leftovers",)
 
     def plan(self, ctx: StepContext) -> Plan:
-        provider = provider_for(ctx.project, ctx.podman())
-        try:
-            argv = tuple(provider.base_argv())
-        finally:
-            provider.close()
+        argv = compose_argv(ctx.project, ctx.podman())
         order = " -> ".join(ctx.project.start_order())
         return Plan(
             fix=self.name,

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 import pytest
 
 from podshift.commands import CommandResult, run
+from podshift.compose.model import ComposeProject
+from podshift.compose.provider import provider_for
 from podshift.engines import podman_runtime_for, podman_user
 from podshift.runtimes import DockerRuntime, PodmanRuntime, Runtime
 from podshift.stepping import options_of
@@ -37,3 +39,12 @@ def podman(runtime: PodmanRuntime, *args: str, timeout: float = 600) -> CommandR
     user namespace and fails ("cannot chdir to ...") when the caller's directory is closed to that user.
     """
     return run(["podman", *args], run_as=runtime.run_as, cwd="/", timeout=timeout)
+
+
+def compose_argv(project: ComposeProject, runtime: PodmanRuntime) -> tuple[str, ...]:
+    """The podman-compose command line podshift runs for *project* (for plans: what would run)."""
+    provider = provider_for(project, runtime)
+    try:
+        return tuple(provider.base_argv())
+    finally:
+        provider.close()
