@@ -30,6 +30,7 @@ from podshift.compose import ComposeProject, load_project, provider_for
 from podshift.compose.provider import PodmanComposeProvider
 from podshift.errors import PodshiftError
 from podshift.images import HELPER_IMAGE, ensure_helper_image
+from podshift.recovery.startup import port_uses
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.steps import DONE, FAILED, StepJournal
 
@@ -448,4 +449,56 @@ def test_volume_issues_reowns_a_bind_source_inside_the_user_namespace(
         provider.down()
         provider.close()
         runtime.cli("unshare", "rm", "-rf", str(data))
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_failed_startup_rootless_tells_its_own_rootlessport_from_a_foreign_holder(
+    rootless_podman_runtime: PodmanRuntime,
+) -> None:
+    """Rootless: ports are held by ``rootlessport`` (a daemon, not conmon's child), named by its netns."""
+    runtime = rootless_podman_runtime
+    assert runtime.run_as is not None, "run as root with PODSHIFT_ROOTLESS_USER set"
+    ensure_helper_image(runtime)
+    name, port = f"i13-rl-{uuid.uuid4().hex[:8]}", 21392
+    root = Path(tempfile.mkdtemp(prefix="i13-rl-"))
+    root.chmod(0o755)
+    (root / "compose.yaml").write_text(
+        f"name: {name}\nservices:\n  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n"
+        f'    ports: ["127.0.0.1:{port}:8000"]\n'
+        "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
+    )
+    project = load_project(root)
+    provider = provider_for(project, runtime)
+    holder = None
+    try:
+        provider.up()
+        assert http(f"http://127.0.0.1:{port}/health").strip() == "ok"
+        uses = port_uses(runtime, project)
+        assert [(u.holder.program, u.kind, u.container) for u in uses] == [("rootlessport", "ours", f"{name}_web_1")]
+        runtime.cli("stop", "-t", "1", f"{name}_web_1").check()
+        holder = subprocess.Popen(
+            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        http(f"http://127.0.0.1:{port}/", attempts=20)
+        stack = RecoveryStack(runtime, root, project, provider)  # type: ignore[arg-type]
+        before = stack.states()
+        run = recover(stack, "failed-startup", "--rootless-user", runtime.run_as.user)
+        assert run.rc == 1, run.out
+        assert f"port {port} is held by PID {holder.pid} ({sys.executable} -m http.server" in run.out
+        assert stack.states() == before
+        holder.terminate()
+        holder.wait(10)
+        holder = None
+        run = recover(stack, "failed-startup", "--rootless-user", runtime.run_as.user)
+        assert run.rc == 0, run.out
+        assert http(f"http://127.0.0.1:{port}/health").strip() == "ok"
+        again = recover(stack, "failed-startup", "--rootless-user", runtime.run_as.user)
+        assert "NOTHING TO DO" in again.out, again.out
+    finally:
+        if holder is not None:
+            holder.terminate()
+            holder.wait(10)
+        provider.down()
+        provider.close()
         shutil.rmtree(root, ignore_errors=True)

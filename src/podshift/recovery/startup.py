@@ -11,13 +11,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from podshift.compose.model import ComposeProject
 from podshift.recovery.engines import podman
-from podshift.recovery.ports import PortHolder, command_line, holders
+from podshift.recovery.ports import PortHolder, holders
 from podshift.runtimes import PROJECT_LABEL, PodmanRuntime
 
 #: podman-compose's own label: containers without it are not recreated by ``podman-compose up``.
@@ -127,12 +129,33 @@ class PortUse:
         return f"{what}, needed by service {self.service}"
 
 
-def _parent(pid: int, proc: Path = Path("/proc")) -> int | None:
+def _netns_of(pid: int, proc: Path = Path("/proc")) -> str:
+    """The network namespace file a process holds open ('' if none): rootless Podman's ``rootlessport``
+    keeps its container's namespace (``/run/user/UID/netns/netns-...``) open, which names the container.
+    """
     try:
-        stat = (proc / str(pid) / "stat").read_text()
+        fds = os.listdir(proc / str(pid) / "fd")
     except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
+        return ""
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            link = os.readlink(proc / str(pid) / "fd" / fd)
+            if "/netns/" in link:
+                return link
+    return ""
+
+
+def _sandboxes(runtime: PodmanRuntime, names: list[str]) -> dict[str, str]:
+    """Network namespace path -> container name, for the containers *names* (Podman's ``SandboxKey``)."""
+    if not names:
+        return {}
+    result = podman(runtime, "inspect", "--format", "{{.NetworkSettings.SandboxKey}} {{.Name}}", *names, timeout=120)
+    found = {}
+    for line in result.stdout.splitlines():
+        key, _, name = line.strip().partition(" ")
+        if key and name:
+            found[key] = name
+    return found
 
 
 def _conmon_container(command: str) -> str:
@@ -147,7 +170,9 @@ def _conmon_container(command: str) -> str:
 def port_uses(runtime: PodmanRuntime, project: ComposeProject) -> list[PortUse]:
     """Who holds each of the project's published ports, classified."""
     running = {c.name for c in runtime.project_containers(project.name) if c.status == "running"}
-    ours = set(expected_names(project)) | {c.name for c in project_containers(runtime, project)}
+    mine = project_containers(runtime, project)
+    ours = set(expected_names(project)) | {c.name for c in mine}
+    sandboxes: dict[str, str] | None = None
     uses = []
     for service, binding in project.published_ports:
         if binding.published is None:
@@ -155,9 +180,9 @@ def port_uses(runtime: PodmanRuntime, project: ComposeProject) -> list[PortUse]:
         for h in holders(binding.published):
             program, name = h.program, ""
             if program == "rootlessport" and h.pid is not None:
-                parent = _parent(h.pid)
-                if parent is not None:
-                    name = _conmon_container(command_line(parent))
+                if sandboxes is None:
+                    sandboxes = _sandboxes(runtime, [c.name for c in mine])
+                name = sandboxes.get(_netns_of(h.pid), "")
             elif program == "conmon":
                 name = _conmon_container(h.command)
             if program == "docker-proxy":
