@@ -502,3 +502,22 @@ def test_failed_startup_rootless_tells_its_own_rootlessport_from_a_foreign_holde
         provider.down()
         provider.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- permission-issues ------------------------------------------------------------------------------
+def test_permission_issues_on_a_sound_host_changes_nothing(rstack: RecoveryStack) -> None:
+    rootful = recover(rstack, "permission-issues")
+    assert rootful.rc == 0, rootful.out
+    assert "rootful Podman: no user namespace, nothing to do" in rootful.log
+    assert rootful.check("test_container_starts_as_the_user")["outcome"] == "passed"
+    user = os.environ.get("PODSHIFT_ROOTLESS_USER")
+    if not user:
+        return
+    StepJournal.open(rstack.dir, "recover-permission-issues").path.unlink()  # the steps run again, rootless
+    first = recover(rstack, "permission-issues", "--rootless-user", user)
+    assert first.rc == 0, first.out
+    assert first.check("test_sub_ids_mapped")["outcome"] == "passed"
+    assert first.check("test_newuidmap_privileged")["outcome"] == "passed"
+    assert "subuid-ranges: nothing to change" in first.log
+    again = recover(rstack, "permission-issues", "--rootless-user", user)
+    assert "NOTHING TO DO" in again.out, again.out
