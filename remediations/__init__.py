@@ -13,25 +13,25 @@ from __future__ import annotations
 import pytest
 
 from podshift.remediation import Fix
-from podshift.steps import Step
-from remediations.containers_conf import DefaultUlimits, SelectOciRuntime
-from remediations.files import BackupDir, BindMountPermissions
-from remediations.images import QualifyImages
-from remediations.network import DevNetTun, UnprivilegedPortStart
-from remediations.podman_socket import StartPodmanSocket
-from remediations.recover.build import BuildServices, CarryBaseImages, CleanBuildArtefacts, RewriteChmod
-from remediations.recover.diagnose import DiagnosisReport
-from remediations.recover.network import CheckConnectivity, FindSubnetOwners, RecreateNetworks
-from remediations.recover.permissions import (
+from podshift.remediations.containers_conf import DefaultUlimits, SelectOciRuntime
+from podshift.remediations.files import BackupDir, BindMountPermissions
+from podshift.remediations.images import QualifyImages
+from podshift.remediations.network import DevNetTun, UnprivilegedPortStart
+from podshift.remediations.podman_socket import StartPodmanSocket
+from podshift.remediations.recover.build import BuildServices, CarryBaseImages, CleanBuildArtefacts, RewriteChmod
+from podshift.remediations.recover.diagnose import DiagnosisReport
+from podshift.remediations.recover.network import CheckConnectivity, FindSubnetOwners, RecreateNetworks
+from podshift.remediations.recover.permissions import (
     ContainersConf,
     NewUidMap,
     PodmanService,
     SubIds,
     UserNamespace,
 )
-from remediations.recover.startup import FindBlockers, RemoveLeftovers, StartServices, StopServices
-from remediations.recover.volumes import ReownBindSources, RestoreVolumes
-from remediations.subids import SubIdRanges
+from podshift.remediations.recover.startup import FindBlockers, RemoveLeftovers, StartServices, StopServices
+from podshift.remediations.recover.volumes import ReownBindSources, RestoreVolumes
+from podshift.remediations.subids import SubIdRanges
+from podshift.steps import Step
 
 ALL_FIXES: tuple[type[Fix], ...] = (
     SelectOciRuntime,

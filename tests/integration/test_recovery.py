@@ -521,3 +521,20 @@ def test_permission_issues_on_a_sound_host_changes_nothing(rstack: RecoveryStack
     assert "subuid-ranges: nothing to change" in first.log
     again = recover(rstack, "permission-issues", "--rootless-user", user)
     assert "NOTHING TO DO" in again.out, again.out
+
+
+# -- the command line -------------------------------------------------------------------------------
+def test_cli_verbs(rstack: RecoveryStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from podshift.cli import main
+
+    monkeypatch.delenv("PODSHIFT_ROOTLESS_USER", raising=False)
+    reports = tmp_path / "reports"
+    before = rstack.states()
+    assert main(["recover", "failed-startup", str(rstack.dir), "--dry-run", "--reports-dir", str(reports), "-q"]) == 0
+    assert main(["diagnose", str(rstack.dir), "--reports-dir", str(reports), "-q"]) in (0, 1)
+    assert rstack.states() == before
+    assert "podshift diagnose: project" in (reports / "diagnosis.txt").read_text()
+    assert (reports / "migration-recovery.log").read_text()
+    with pytest.raises(SystemExit) as exited:  # argparse's own usage error
+        main(["recover", "no-such-scenario", str(rstack.dir)])
+    assert exited.value.code == 2
