@@ -18,6 +18,12 @@ from podshift.remediation import CommandStep, Plan
 from podshift.steps import Step, StepContext, StepFailed
 
 SCENARIO = "volume-issues"
+
+
+def compose_labels(project: str) -> dict[str, str]:
+    return {"io.podman.compose.project": project, "com.docker.compose.project": project}
+
+
 #: How many entries' original owners a journal keeps per source (beyond that, only the count).
 MAX_RECORDED = 20000
 
@@ -132,7 +138,8 @@ class RestoreVolumes(_VolumeStep):
                 if g.state == "empty":
                     runtime.volume_remove(g.volume)
                 ctx.log.info("restoring %s from %s", g.volume, store.path)
-                store.restore_volume(g.volume, runtime, g.volume)
+                # The Compose labels podman-compose gives its volumes: it owns (and `down -v` removes) this one.
+                store.restore_volume(g.volume, runtime, g.volume, labels=compose_labels(ctx.project.name))
             provider.up()
         except PodshiftError as e:
             raise StepFailed(self.name, f"restoring the volumes failed: {e}", "podshift diagnose") from e

@@ -399,6 +399,7 @@ def test_volume_issues_restores_a_missing_volume_from_the_backup(rstack: Recover
     assert run.check("test_project_volumes_present")["outcome"] == "passed"
     assert run.check("test_bind_mounts_usable")["outcome"] == "passed"
     rstack.healthy()  # the marker written before the backup is back
+    assert volume in {v.name for v in rstack.runtime.project_volumes(rstack.project.name)}, "restored without labels"
     again = recover(rstack, "volume-issues")
     assert again.rc == 0, again.out
     assert "NOTHING TO DO" in again.out
