@@ -216,8 +216,11 @@ class PodmanRuntime(Runtime):
         return [self._container_info(self.client.containers.get(c.id)) for c in found]
 
     def containers_mounting(self, volume: str) -> list[ContainerInfo]:
-        found = self.client.containers.list(all=True, filters={"volume": volume})
-        return [self._container_info(self.client.containers.get(c.id)) for c in found]
+        result = []
+        for c in self.client.containers.list(all=True, filters={"volume": volume}):
+            with contextlib.suppress(podman.errors.NotFound):  # removed meanwhile (another podshift's helper)
+                result.append(self._container_info(self.client.containers.get(c.id)))
+        return result
 
     def project_volumes(self, project: str) -> list[VolumeInfo]:
         found = self.client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
