@@ -13,6 +13,7 @@ from podshift.compose.model import ComposeProject
 pytestmark = [pytest.mark.prerequisites, pytest.mark.category("backup")]
 
 
+@pytest.mark.check_id("backup.verified-backup-exists")
 @pytest.mark.severity("warning")
 def test_a_verified_backup_of_the_project_exists(project: ComposeProject, evidence) -> None:
     """A verified backup of the project exists (take one before migrating)."""

@@ -16,6 +16,7 @@ from ..conftest import version_tuple
 pytestmark = [pytest.mark.prerequisites, pytest.mark.category("docker")]
 
 
+@pytest.mark.check_id("docker.cli-installed")
 @pytest.mark.severity("critical")
 def test_docker_cli_is_installed(evidence) -> None:
     """The docker CLI is installed."""
@@ -24,6 +25,7 @@ def test_docker_cli_is_installed(evidence) -> None:
     assert path, "the docker CLI is not on PATH: install Docker (apt-get install docker.io / dnf install docker-ce)"
 
 
+@pytest.mark.check_id("docker.daemon-answers")
 @pytest.mark.severity("critical")
 def test_docker_daemon_answers(evidence) -> None:
     """The Docker daemon answers on its socket."""
@@ -37,6 +39,7 @@ def test_docker_daemon_answers(evidence) -> None:
     evidence("socket", runtime.socket)
 
 
+@pytest.mark.check_id("docker.engine-version")
 @pytest.mark.severity("critical")
 def test_docker_engine_is_recent_enough(docker: DockerRuntime, thresholds, evidence) -> None:
     """The Docker engine is recent enough to migrate from."""
@@ -48,6 +51,7 @@ def test_docker_engine_is_recent_enough(docker: DockerRuntime, thresholds, evide
     )
 
 
+@pytest.mark.check_id("docker.compose-v2")
 @pytest.mark.severity("critical")
 def test_compose_v2_is_available(evidence) -> None:
     """Docker Compose v2 is available (the project's containers are managed with it)."""
@@ -58,6 +62,7 @@ def test_compose_v2_is_available(evidence) -> None:
     evidence("compose", " ".join(argv))
 
 
+@pytest.mark.check_id("docker.project-running")
 @pytest.mark.severity("warning")
 def test_project_is_running_on_docker(docker: DockerRuntime, project: ComposeProject, evidence) -> None:
     """The project's containers and volumes are found on Docker."""
@@ -75,6 +80,7 @@ def test_project_is_running_on_docker(docker: DockerRuntime, project: ComposePro
     assert not stopped, f"containers not running: {', '.join(stopped)} — start them to verify the stack first"
 
 
+@pytest.mark.check_id("docker.no-warnings")
 @pytest.mark.severity("warning")
 def test_docker_reports_no_warnings(docker: DockerRuntime, evidence) -> None:
     """`docker info` reports no warnings."""

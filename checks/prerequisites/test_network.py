@@ -42,6 +42,7 @@ def _project_docker_ports(project: ComposeProject) -> set[int]:
         runtime.close()
 
 
+@pytest.mark.check_id("network.ports-free")
 @pytest.mark.severity("critical")
 def test_published_ports_are_free(project: ComposeProject, evidence) -> None:
     """Every port the project publishes is free, or held by this project's own Docker containers."""
@@ -59,6 +60,7 @@ def test_published_ports_are_free(project: ComposeProject, evidence) -> None:
     )
 
 
+@pytest.mark.check_id("network.ports-held-by-docker")
 @pytest.mark.severity("warning")
 def test_ports_will_be_released_by_docker(project: ComposeProject, evidence) -> None:
     """The project's ports are not held by its Docker containers (else they must stop first)."""
@@ -71,6 +73,7 @@ def test_ports_will_be_released_by_docker(project: ComposeProject, evidence) -> 
     )
 
 
+@pytest.mark.check_id("network.forward-policy")
 @pytest.mark.severity("warning")
 def test_docker_forward_policy_lets_podman_route(podman_user: str, evidence) -> None:
     """Docker's iptables FORWARD policy does not drop rootful Podman's traffic."""
@@ -89,6 +92,7 @@ def test_docker_forward_policy_lets_podman_route(podman_user: str, evidence) -> 
     )
 
 
+@pytest.mark.check_id("network.subnets-free")
 @pytest.mark.severity("warning")
 def test_project_subnets_do_not_overlap_host_routes(project: ComposeProject, evidence) -> None:
     """The project's network subnets do not overlap the host's own routes."""
@@ -115,6 +119,7 @@ def _docker_networks(project: ComposeProject) -> list:  # type: ignore[type-arg]
         runtime.close()
 
 
+@pytest.mark.check_id("network.namespaces")
 @pytest.mark.severity("critical")
 def test_network_namespaces_can_be_created(podman_user: str, evidence) -> None:
     """Network namespaces can be created (every container gets one)."""

@@ -22,6 +22,7 @@ CRUN_CGROUP_SIGNATURE = "cgroups in hybrid mode not supported"
 RLIMIT_SIGNATURE = "setrlimit"
 
 
+@pytest.mark.check_id("podman.installed")
 @pytest.mark.severity("critical")
 def test_podman_is_installed(podman_user: str, thresholds, evidence) -> None:
     """Podman is installed and recent enough."""
@@ -34,6 +35,7 @@ def test_podman_is_installed(podman_user: str, thresholds, evidence) -> None:
     assert version_tuple(version) >= thresholds.min_podman, f"Podman {version} is older than {want}: upgrade it"
 
 
+@pytest.mark.check_id("podman.compose-provider")
 @pytest.mark.severity("critical")
 def test_compose_provider_is_installed(evidence) -> None:
     """A compose provider for Podman (podman-compose) is installed."""
@@ -45,6 +47,7 @@ def test_compose_provider_is_installed(evidence) -> None:
 
 # Ulimits first: crun fails on setrlimit before it reaches the cgroup layout,
 # so the runtime problem only shows once the ulimits are fixed.
+@pytest.mark.check_id("podman.default-ulimits")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("default-ulimits")
 def test_default_ulimits_can_be_set(podman_smoke: CommandResult, podman_user: str, evidence) -> None:
@@ -66,6 +69,7 @@ def test_default_ulimits_can_be_set(podman_smoke: CommandResult, podman_user: st
     )
 
 
+@pytest.mark.check_id("podman.oci-runtime")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("select-oci-runtime")
 def test_oci_runtime_works_with_this_cgroup_layout(podman_smoke: CommandResult, podman_user: str, evidence) -> None:
@@ -83,6 +87,7 @@ def test_oci_runtime_works_with_this_cgroup_layout(podman_smoke: CommandResult, 
     )
 
 
+@pytest.mark.check_id("podman.container-runs")
 @pytest.mark.severity("critical")
 def test_a_container_runs_from_a_local_image(podman_smoke: CommandResult, evidence) -> None:
     """A container runs under Podman from a local image (no registry involved)."""
@@ -90,6 +95,7 @@ def test_a_container_runs_from_a_local_image(podman_smoke: CommandResult, eviden
     assert podman_smoke.rc == 0, f"`podman run` of a local image failed: {podman_smoke.stderr.strip()[-600:]}"
 
 
+@pytest.mark.check_id("podman.network-dns")
 @pytest.mark.severity("critical")
 def test_network_backend_gives_container_dns(podman_info, evidence) -> None:
     """Podman's network backend resolves container names (the services find each other)."""
@@ -114,6 +120,7 @@ def test_network_backend_gives_container_dns(podman_info, evidence) -> None:
         )
 
 
+@pytest.mark.check_id("podman.api-socket")
 @pytest.mark.severity("warning")
 @pytest.mark.remediation("start-podman-socket")
 def test_podman_api_socket_answers(podman_user: str, evidence) -> None:

@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.prerequisites, pytest.mark.category("podman")]
 SUBUID, SUBGID = Path("/etc/subuid"), Path("/etc/subgid")
 
 
+@pytest.mark.check_id("rootless.subid-ranges")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("subuid-ranges")
 def test_user_has_subordinate_id_ranges(rootless_user: str, thresholds, evidence) -> None:
@@ -33,6 +34,7 @@ def test_user_has_subordinate_id_ranges(rootless_user: str, thresholds, evidence
         )
 
 
+@pytest.mark.check_id("rootless.newuidmap-setuid")
 @pytest.mark.severity("critical")
 def test_newuidmap_and_newgidmap_are_setuid(rootless_user: str, evidence) -> None:
     """newuidmap and newgidmap are installed with their privilege (setuid or file capabilities)."""
@@ -45,6 +47,7 @@ def test_newuidmap_and_newgidmap_are_setuid(rootless_user: str, evidence) -> Non
         assert mode & stat.S_ISUID or caps, f"{path} is neither setuid nor has capabilities: `chmod u+s {path}`"
 
 
+@pytest.mark.check_id("rootless.volume-owners-mapped")
 @pytest.mark.severity("warning")
 def test_volume_file_owners_fit_the_mapped_range(
     rootless_user: str, docker: DockerRuntime, project: ComposeProject, thresholds, evidence
@@ -72,6 +75,7 @@ def test_volume_file_owners_fit_the_mapped_range(
     )
 
 
+@pytest.mark.check_id("rootless.tun-device")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("dev-net-tun")
 def test_tun_device_usable_for_rootless_ports(rootless_user: str, project: ComposeProject, evidence) -> None:
@@ -89,6 +93,7 @@ def test_tun_device_usable_for_rootless_ports(rootless_user: str, project: Compo
     )
 
 
+@pytest.mark.check_id("rootless.unprivileged-ports")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("unprivileged-port-start")
 def test_published_ports_are_unprivileged(rootless_user: str, project: ComposeProject, host, evidence) -> None:

@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.prerequisites, pytest.mark.category("security")]
 DOCKER_SOCKETS = {"/var/run/docker.sock", "/run/docker.sock"}
 
 
+@pytest.mark.check_id("security.normal-user")
 @pytest.mark.severity("warning")
 def test_podshift_runs_as_a_normal_user(evidence) -> None:
     """podshift runs as a normal user (rootless Podman is the goal)."""
@@ -24,6 +25,7 @@ def test_podshift_runs_as_a_normal_user(evidence) -> None:
     )
 
 
+@pytest.mark.check_id("security.mac-state")
 @pytest.mark.severity("info")
 def test_mandatory_access_control_state(evidence) -> None:
     """SELinux and AppArmor state (they change what bind mounts need)."""
@@ -41,6 +43,7 @@ def test_mandatory_access_control_state(evidence) -> None:
     )
 
 
+@pytest.mark.check_id("security.no-docker-socket")
 @pytest.mark.severity("warning")
 def test_no_service_mounts_the_docker_socket(project: ComposeProject, evidence) -> None:
     """No service mounts the Docker socket."""
@@ -57,6 +60,7 @@ def test_no_service_mounts_the_docker_socket(project: ComposeProject, evidence) 
     )
 
 
+@pytest.mark.check_id("security.no-privileged-rootless")
 @pytest.mark.severity("warning")
 def test_no_privileged_containers_under_rootless(project: ComposeProject, podman_user: str, evidence) -> None:
     """No service needs privileged mode under rootless Podman."""

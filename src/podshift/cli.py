@@ -2,7 +2,8 @@
 
 Exit codes (shared across verbs): 0 success, 1 the action failed (or the
 verdict is NOT READY), 2 usage error — a bad project, a missing tool, an
-engine that is down — always with one clear line and never a traceback.
+engine that is down — always with one clear line and never a traceback —
+and 3 "could not decide" (a check errored, so the verdict is unknown).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from podshift.compose.model import load_project
 from podshift.errors import PodshiftError, ProjectError
 from podshift.journal import Journal, journal_path
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
 
 
 def source_root() -> Path:
@@ -51,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--detailed", action="store_true", help="show the evidence of every check, passed ones too")
     validate.add_argument("--fail-on-warnings", action="store_true", help="exit 1 on READY WITH WARNINGS")
-    validate.add_argument("--html", action="store_true", help="also write reports/readiness.html")
+    validate.add_argument(
+        "--html", action="store_true", help="also write pytest-html's table to reports/pytest-report.html"
+    )
     validate.add_argument("--fix-issues", action="store_true", help="apply each failed check's fix, then re-check")
     validate.add_argument("--dry-run", action="store_true", help="with --fix-issues: show the changes, make none")
     validate.add_argument("--allow-system-changes", action="store_true", help="with --fix-issues: system scope too")
@@ -80,11 +83,17 @@ def _validate(args: argparse.Namespace) -> int:
         if getattr(args, flag):
             argv.append("--" + flag.replace("_", "-"))
     if args.html:
-        argv += [f"--html={source_root() / 'reports' / 'readiness.html'}", "--self-contained-html"]
+        argv += [f"--html={source_root() / 'reports' / 'pytest-report.html'}", "--self-contained-html"]
     argv += [a for a in args.pytest_args if a != "--"]
-    code = pytest.main(argv)
+    return exit_code_of(pytest.main(argv))
+
+
+def exit_code_of(code: int) -> int:
+    """The CLI's exit code for a checks session's: 0 ready, 1 not ready, 2 usage, 3 could not decide."""
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
+    if code == EXIT_UNDECIDED:  # set by the readiness reporter when a check errored
+        return EXIT_UNDECIDED
     return EXIT_OK if code == pytest.ExitCode.OK else EXIT_FAILED
 
 

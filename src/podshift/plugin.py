@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 
-from podshift import fixing, hoststate, markers, outcomes
+from podshift import fixing, hoststate, markers, outcomes, selection
 from podshift.compose.model import ComposeProject, load_project
 from podshift.engines import engines_required, make_runtime
 from podshift.errors import EngineUnavailable, PodshiftError
@@ -54,6 +54,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="show the evidence of every check, passed ones too",
     )
     group.addoption(
+        "--check",
+        dest="podshift_checks",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="run only this check (its id, e.g. network.ports-free; shell-style patterns like 'network.*' "
+        "work); repeatable",
+    )
+    group.addoption(
+        "--skip-check",
+        dest="podshift_skip_checks",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="do not run this check (id or pattern); repeatable; it is listed as 'not run' in every report",
+    )
+    group.addoption(
+        "--waivers",
+        dest="podshift_waivers",
+        metavar="FILE",
+        default=None,
+        help="the waiver file (default: podshift-waivers.yaml in the project directory, if present)",
+    )
+    parser.addini(
+        "podshift_require_check_ids",
+        "every check must carry @pytest.mark.check_id (always true for podshift's own checks)",
+        type="bool",
+        default=False,
+    )
+    group.addoption(
         "--fix-issues",
         dest="podshift_fix_issues",
         action="store_true",
@@ -82,7 +112,10 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     markers.register(config)
     config.pluginmanager.register(outcomes, "podshift-outcomes")
-    config.pluginmanager.register(ReadinessReporter(config), "podshift-readiness")
+    config.pluginmanager.register(selection, "podshift-selection")
+    reporter = ReadinessReporter(config)
+    reporter.check_html_path()
+    config.pluginmanager.register(reporter, "podshift-readiness")
     fixing.configure(config)
 
 
