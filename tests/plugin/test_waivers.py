@@ -88,7 +88,7 @@ def test_waivers_option_names_the_file(checks_tree: pytest.Pytester) -> None:
     ("content", "problem"),
     [
         ("waivers:\n  - id: podman.crit\n    expires: 2999-01-01\n    who: bob\n", "missing justification"),
-        ("waivers:\n  - id: podman.crit\n    justification: x\n    expires: someday\n    who: bob\n", "expires must be"),
+        ("waivers:\n  - id: podman.crit\n    justification: x\n    expires: soon\n    who: bob\n", "expires must be"),
         ("waivers: [\n", "not valid YAML"),
         ("- id: podman.crit\n", "expected a top-level 'waivers:' list"),
     ],
