@@ -122,3 +122,16 @@ def test_dockerfiles_use_no_buildkit_only_syntax(project: ComposeProject) -> Non
         "RUN --mount (BuildKit-only on older Podman/Buildah)",
         "use Buildah >= 1.24 or rewrite the step without cache/secret mounts",
     )
+
+
+@pytest.mark.check_id("compose.variables-set")
+@pytest.mark.severity("warning")
+def test_no_unset_variables(project: ComposeProject, evidence) -> None:
+    """Every ${VAR} the compose file uses is set or has a default."""
+    unset = project.unset_variables
+    evidence("docker compose config warnings", list(project.compose_warnings) or "none")
+    assert not unset, (
+        f"variables used in the compose file but unset here, with no default: {', '.join(unset)} — Compose "
+        "substitutes an empty string; set them in the environment or the project's .env file, or write "
+        "${VAR:-default}, before migrating"
+    )

@@ -130,3 +130,26 @@ def test_network_namespaces_can_be_created(podman_user: str, evidence) -> None:
     result = run(argv, run_as=run_as if os.geteuid() == 0 and run_as else None)
     evidence("unshare", result.rc)
     assert result.succeeded, f"cannot create a network namespace as {podman_user}: {result.stderr.strip()}"
+
+
+@pytest.mark.check_id("network.subnet-held-by-docker")
+@pytest.mark.severity("info")
+def test_declared_subnets_are_not_held_by_docker(project: ComposeProject, evidence) -> None:
+    """The project's declared subnets are not held by its Docker networks (else the migration removes them first)."""
+    held = []
+    for n in _docker_networks(project):
+        declared = []
+        for spec in project.networks.values():
+            declared += [c["subnet"] for c in ((spec or {}).get("ipam") or {}).get("config") or [] if "subnet" in c]
+        for subnet in n.subnets:
+            evidence(n.name, subnet)
+            if any(
+                ipaddress.ip_network(subnet, strict=False).overlaps(ipaddress.ip_network(d, strict=False))
+                for d in declared
+            ):
+                held.append(f"{subnet} by Docker network {n.name} (bridge br-{n.id[:12]})")
+    assert not held, (
+        f"the project's subnet is held {'; '.join(held)}: Podman refuses a subnet already used on the host, so "
+        "the migration stops the Docker containers and removes the Docker network before Podman creates its own "
+        "(a rollback re-creates it)"
+    )
