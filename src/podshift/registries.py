@@ -9,7 +9,6 @@ means a pull cannot work from this host now.
 from __future__ import annotations
 
 import http.client
-import socket
 import ssl
 from dataclasses import dataclass
 
@@ -53,7 +52,7 @@ def probe(registry: str, timeout: float = 3.0) -> RegistryProbe:
             conn.request("GET", "/v2/")
             status = conn.getresponse().status
             return RegistryProbe(registry, True, f"{'https' if secure else 'http'}://{host}/v2/ answered {status}")
-        except (OSError, http.client.HTTPException, socket.timeout) as e:
+        except (OSError, http.client.HTTPException) as e:  # TimeoutError is an OSError
             errors.append(
                 f"{'https' if secure else 'http'}: {e.strerror if isinstance(e, OSError) and e.strerror else e}"
             )
