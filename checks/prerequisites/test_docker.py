@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from podshift.compose.model import ComposeProject
-from podshift.compose.tools import docker_compose_argv
+from podshift.compose.tools import docker_compose_argv, users_docker_compose
 from podshift.errors import EngineUnavailable, ToolMissing
 from podshift.runtimes import DockerRuntime
 
@@ -54,12 +54,30 @@ def test_docker_engine_is_recent_enough(docker: DockerRuntime, thresholds, evide
 @pytest.mark.check_id("docker.compose-v2")
 @pytest.mark.severity("critical")
 def test_compose_v2_is_available(evidence) -> None:
-    """Docker Compose v2 is available (the project's containers are managed with it)."""
+    """Docker Compose v2 is available to podshift (the project's containers are managed with it)."""
     try:
         argv = docker_compose_argv()
     except ToolMissing as e:
         pytest.fail(str(e), pytrace=False)
-    evidence("compose", " ".join(argv))
+    evidence("podshift uses", " ".join(argv))
+    evidence("on your PATH", users_docker_compose() or "none")
+
+
+@pytest.mark.check_id("docker.compose-v2-on-path")
+@pytest.mark.severity("info")
+def test_compose_v2_is_on_the_users_path(evidence) -> None:
+    """You have Docker Compose v2 on your PATH (to manage the stack by hand, as podshift does)."""
+    try:
+        used = " ".join(docker_compose_argv())
+    except ToolMissing:
+        pytest.skip("podshift has no Docker Compose v2 either; see 'Docker Compose v2 is available'")
+    mine = users_docker_compose()
+    evidence("podshift uses", used)
+    evidence("on your PATH", mine or "none")
+    assert mine, (
+        f"podshift uses {used} (its own copy); you have no Docker Compose v2 on your PATH — to run the stack "
+        "by hand install the docker-compose-plugin package (`docker compose`), or call podshift's copy by its path"
+    )
 
 
 @pytest.mark.check_id("docker.project-running")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from podshift.commands import CommandResult
-from podshift.compose.tools import podman_compose_argv
+from podshift.compose.tools import podman_compose_argv, users_podman_compose
 from podshift.engines import podman_runtime_for
 from podshift.errors import EngineUnavailable, ToolMissing
 from podshift.probes import containers_conf, hard_limit, parse_ulimit, podman_cli
@@ -38,11 +38,30 @@ def test_podman_is_installed(podman_user: str, thresholds, evidence) -> None:
 @pytest.mark.check_id("podman.compose-provider")
 @pytest.mark.severity("critical")
 def test_compose_provider_is_installed(evidence) -> None:
-    """A compose provider for Podman (podman-compose) is installed."""
+    """A compose provider for Podman (podman-compose) is available to podshift."""
     try:
-        evidence("podman-compose", " ".join(podman_compose_argv()))
+        evidence("podshift uses", " ".join(podman_compose_argv()))
     except ToolMissing as e:
         pytest.fail(str(e), pytrace=False)
+    evidence("on your PATH", users_podman_compose() or "none")
+
+
+@pytest.mark.check_id("podman.compose-provider-on-path")
+@pytest.mark.severity("info")
+def test_compose_provider_is_on_the_users_path(evidence) -> None:
+    """You have podman-compose on your PATH (to manage the migrated stack by hand)."""
+    try:
+        used = " ".join(podman_compose_argv())
+    except ToolMissing:
+        pytest.skip("podshift has no podman-compose either; see 'A compose provider for Podman ...'")
+    mine = users_podman_compose()
+    evidence("podshift uses", used)
+    evidence("on your PATH", mine or "none")
+    assert mine, (
+        f"podshift uses {used} (its own copy); you have no podman-compose on your PATH — to run the migrated "
+        "stack by hand `pip install --user podman-compose` (or your distribution's package), or call podshift's "
+        "copy by its path"
+    )
 
 
 # Ulimits first: crun fails on setrlimit before it reaches the cgroup layout,

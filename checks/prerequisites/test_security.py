@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from podshift.compose.model import ComposeProject
+from podshift.engines import ROOTLESS_USER_ENV
 
 pytestmark = [pytest.mark.prerequisites, pytest.mark.category("security")]
 
@@ -16,12 +17,13 @@ DOCKER_SOCKETS = {"/var/run/docker.sock", "/run/docker.sock"}
 
 @pytest.mark.check_id("security.normal-user")
 @pytest.mark.severity("warning")
-def test_podshift_runs_as_a_normal_user(evidence) -> None:
-    """podshift runs as a normal user (rootless Podman is the goal)."""
+def test_podshift_runs_as_a_normal_user(podman_user: str, evidence) -> None:
+    """The project moves to rootless Podman (podshift runs as that user, or as root for $PODSHIFT_ROOTLESS_USER)."""
     evidence("euid", os.geteuid())
-    assert os.geteuid() != 0, (
-        "running as root: the project would move to rootful Podman; run podshift as the user who will own "
-        "the containers for a rootless migration"
+    evidence("Podman user", podman_user)
+    assert podman_user != "root", (
+        f"running as root: the project would move to rootful Podman; run podshift as the user who will own "
+        f"the containers, or set {ROOTLESS_USER_ENV}=USER, for a rootless migration"
     )
 
 

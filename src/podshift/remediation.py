@@ -140,6 +140,13 @@ class Plan:
     notes: tuple[str, ...] = field(default=())
     #: files the commands change (e.g. usermod and /etc/subuid): journaled so revert restores their bytes
     touches: tuple[Path, ...] = ()
+    #: What the change means for the host's security (required for system scope: who gains what).
+    security_effect: str = ""
+
+    def __post_init__(self) -> None:
+        if self.scope == "system" and not self.empty and not self.security_effect:
+            # A contract for fix authors: a system change always says who gains what.
+            raise ValueError(f"fix {self.fix}: a system-scope plan must state its security effect")
 
     @property
     def empty(self) -> bool:
@@ -148,6 +155,8 @@ class Plan:
     def render(self) -> str:
         """The plan as a user reads it: the diff is the documentation."""
         lines = [f"{self.fix} ({self.scope} scope): {self.summary}"]
+        if self.security_effect:
+            lines.append(f"security effect: {self.security_effect}")
         for f in self.files:
             if f.changes_anything:
                 lines.append(f.diff().rstrip("\n"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -56,3 +57,28 @@ def podman_compose_argv() -> list[str]:
     for candidate in _candidates("podman-compose"):
         return [candidate]
     raise ToolMissing("podman-compose", "install it: `pip install podman-compose`")
+
+
+def _users_path() -> str:
+    """The PATH a person has at their shell: this one without podshift's own environment's bin directory."""
+    own = Path(sys.executable).parent
+    return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != own)
+
+
+def users_docker_compose() -> str | None:
+    """The Docker Compose v2 a person can run themselves (``docker compose`` or ``docker-compose`` v2), or None."""
+    path = _users_path()
+    docker = shutil.which("docker", path=path)
+    if docker and run([docker, "compose", "version", "--short"]).succeeded:
+        return f"{docker} compose"
+    standalone = shutil.which("docker-compose", path=path)
+    if standalone:
+        result = run([standalone, "version", "--short"])
+        if result.succeeded and result.stdout.strip().lstrip("v").startswith("2"):
+            return standalone
+    return None
+
+
+def users_podman_compose() -> str | None:
+    """The podman-compose a person can run themselves, or None."""
+    return shutil.which("podman-compose", path=_users_path())
