@@ -143,11 +143,6 @@ class Plan:
     #: What the change means for the host's security (required for system scope: who gains what).
     security_effect: str = ""
 
-    def __post_init__(self) -> None:
-        if self.scope == "system" and not self.empty and not self.security_effect:
-            # A contract for fix authors: a system change always says who gains what.
-            raise ValueError(f"fix {self.fix}: a system-scope plan must state its security effect")
-
     @property
     def empty(self) -> bool:
         return not self.commands and not any(f.changes_anything for f in self.files)
@@ -157,6 +152,9 @@ class Plan:
         lines = [f"{self.fix} ({self.scope} scope): {self.summary}"]
         if self.security_effect:
             lines.append(f"security effect: {self.security_effect}")
+        elif self.scope == "system" and not self.empty:
+            # Every podshift system fix states it; a third party's may not: say so rather than imply "none".
+            lines.append("security effect: not stated by this fix — read the change below before applying it")
         for f in self.files:
             if f.changes_anything:
                 lines.append(f.diff().rstrip("\n"))
