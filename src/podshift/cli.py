@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         "fixes", parents=[common], help="list or revert the fixes podshift applied (reports/fixes-journal.json)"
     )
     fixes.add_argument("action", choices=["list", "revert"])
+    fixes.add_argument(
+        "--force", action="store_true", help="revert: also files edited since the fix (your version is kept aside)"
+    )
     return parser
 
 
@@ -166,7 +169,7 @@ def _log_to(path: Path) -> None:
     root.addHandler(handler)
 
 
-def _fixes(action: str) -> int:
+def _fixes(action: str, force: bool = False) -> int:
     journal = Journal(journal_path(source_root()))
     entries = journal.entries()
     if action == "list":
@@ -181,7 +184,7 @@ def _fixes(action: str) -> int:
         print(f"nothing to revert: {journal.path} records no fixes")
         return EXIT_OK
     try:
-        undone = journal.revert(log=lambda line: print(f"podshift: {line}"))
+        undone = journal.revert(log=lambda line: print(f"podshift: {line}"), force=force)
     except PodshiftError as e:
         print(f"podshift: error: {e}", file=sys.stderr)
         return EXIT_FAILED
@@ -198,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb == "validate":
             return _validate(args)
         if args.verb == "fixes":
-            return _fixes(args.action)
+            return _fixes(args.action, args.force)
         if args.verb == "backup":
             return _backup(args)
     except ProjectError as e:  # the --project-dir given is not a usable project: the user's input

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import abc
 import difflib
+import hashlib
 import os
 import pwd
 import shlex
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -206,7 +207,11 @@ def apply_plan(plan: Plan, journal: Journal, check: str) -> JournalEntry:
     """Apply *plan*, journaling what each change replaces before making it."""
     entry = JournalEntry(fix=plan.fix, scope=plan.scope, check=check, summary=plan.summary)
     with journal.locked():
-        entry.files = [FileRecord.of(f.path) for f in plan.files if f.changes_anything]
+        entry.files = [
+            replace(FileRecord.of(f.path), written_sha256=hashlib.sha256(f.after).hexdigest())
+            for f in plan.files
+            if f.changes_anything
+        ]
         entry.files += [FileRecord.of(p) for p in plan.touches]
         entry.commands = [CommandRecord(list(c.argv), list(c.undo), c.run_as, c.detach) for c in plan.commands]
         journal.append(entry)  # journaled first: a crash mid-fix can still be reverted
