@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 
-from podshift import fixing, hoststate, markers, outcomes, selection
+from podshift import fixing, hoststate, markers, outcomes, selection, stepping
 from podshift.compose.model import ComposeProject, load_project
 from podshift.engines import engines_required, make_runtime
 from podshift.errors import EngineUnavailable, PodshiftError
@@ -101,6 +101,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="with --fix-issues: also apply system-scope fixes (/etc, sysctl, other users; needs root)",
     )
+    stepping.addoption(group)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -117,6 +118,7 @@ def pytest_configure(config: pytest.Config) -> None:
     reporter.check_html_path()
     config.pluginmanager.register(reporter, "podshift-readiness")
     fixing.configure(config)
+    stepping.configure(config)
 
 
 def project_dir(config: pytest.Config) -> Path:
