@@ -114,6 +114,7 @@ class ReadinessReporter:
         self.verdict = verdict_of(self.results.values())
         self.facts = {**host_summary(), **engine_versions()}
         self._add_html_metadata()
+        self._add_junit_properties()
         status = self.exit_status(int(exitstatus))
         if status is not None:
             session.exitstatus = status
@@ -282,6 +283,18 @@ class ReadinessReporter:
         lines += ["", f"Totals: {self.counts_line()}", ""]
         return "\n".join(lines)
 
+    def _add_junit_properties(self) -> None:
+        """The verdict, and what did not run, as <testsuite> properties (JUnit has no row for a deselected test)."""
+        from _pytest.junitxml import xml_key  # pytest's junitxml plugin keeps its writer there
+
+        xml = self.config.stash.get(xml_key, None)  # present with --junitxml
+        if xml is None:
+            return
+        xml.add_global_property("podshift_verdict", self.verdict.value if self.verdict else "")
+        xml.add_global_property("podshift_not_run", " ".join(n.check_id for n in self.relevant_not_run()))
+        for w in self.expired_waivers():
+            xml.add_global_property("podshift_expired_waiver", f"{w.check_id} {w.expires.isoformat()} {w.who}")
+
     # -- pytest-html -------------------------------------------------------------------------
     def _add_html_metadata(self) -> None:
         try:
@@ -307,6 +320,10 @@ class ReadinessReporter:
             f"{html.escape(self.verdict_line().replace('podshift verdict', 'Verdict'))}</p>"
             f"<p>{html.escape(self.counts_line())} — the full readiness report is {HTML_REPORT}</p>"
         )
+        not_run = self.relevant_not_run()
+        if not_run:
+            names = ", ".join(html.escape(n.check_id) for n in not_run)
+            prefix.append(f'<p class="podshift-not-run">Not run (deselected): {names}</p>')
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:

@@ -75,7 +75,8 @@ def test_skip_check_and_k_deselections_are_listed_in_every_report(
     write_checks(checks_tree, warn_ok=True, crit_ok=False)
     result = checks_tree.runpytest_subprocess(
         "-m", "prerequisites", "-k", "not crit", "--skip-check", "security.*", "--export-report",
-        "--json-report", "--json-report-file=reports/r.json", *xdist,
+        "--json-report", "--json-report-file=reports/r.json", "--junitxml=reports/r.xml",
+        "--html=reports/table.html", *xdist,
     )  # fmt: skip
     # Deselecting the critical failure is no longer silent: the verdict line and every report say so.
     assert result.ret == 0
@@ -87,6 +88,9 @@ def test_skip_check_and_k_deselections_are_listed_in_every_report(
         assert ident in text.split("Not run")[1]
         assert ident in page.split('id="not-run"')[1]
     assert {n["check_id"] for n in data["podshift"]["not_run"]} == {"podman.crit", "security.info"}
+    junit = (checks_tree.path / "reports/r.xml").read_text()
+    assert '<property name="podshift_not_run" value="podman.crit security.info" />' in junit
+    assert "Not run (deselected): podman.crit, security.info" in (checks_tree.path / "reports/table.html").read_text()
 
 
 def test_unknown_check_id_is_a_usage_error(checks_tree: pytest.Pytester) -> None:
