@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from podshift.compose.model import ComposeProject
-from podshift.compose.tools import docker_compose_argv, users_docker_compose
+from podshift.compose.tools import compose_tools, docker_compose_argv, users_docker_compose
 from podshift.errors import EngineUnavailable, ToolMissing
 from podshift.runtimes import DockerRuntime
 
@@ -68,15 +68,15 @@ def test_compose_v2_is_available(evidence) -> None:
 def test_compose_v2_is_on_the_users_path(evidence) -> None:
     """You have Docker Compose v2 on your PATH (to manage the stack by hand, as podshift does)."""
     try:
-        used = " ".join(docker_compose_argv())
+        tools = compose_tools("docker")
     except ToolMissing:
-        pytest.skip("podshift has no Docker Compose v2 either; see 'Docker Compose v2 is available'")
-    mine = users_docker_compose()
-    evidence("podshift uses", used)
-    evidence("on your PATH", mine or "none")
-    assert mine, (
-        f"podshift uses {used} (its own copy); you have no Docker Compose v2 on your PATH — to run the stack "
-        "by hand install the docker-compose-plugin package (`docker compose`), or call podshift's copy by its path"
+        pytest.skip("podshift has none either; see 'Docker Compose v2 is available'")
+    evidence("podshift uses", tools.podshift_uses)
+    evidence("on your PATH", tools.on_users_path or "none")
+    assert tools.on_users_path, (
+        f"podshift uses {tools.podshift_uses} (its own copy); you have no {tools.name} on your PATH — to run the "
+        "stack by hand install the docker-compose-plugin package (`docker compose`), or call podshift's copy "
+        "by its path"
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from podshift.commands import CommandResult
-from podshift.compose.tools import podman_compose_argv, users_podman_compose
+from podshift.compose.tools import compose_tools, podman_compose_argv, users_podman_compose
 from podshift.engines import podman_runtime_for
 from podshift.errors import EngineUnavailable, ToolMissing
 from podshift.probes import containers_conf, hard_limit, parse_ulimit, podman_cli
@@ -51,16 +51,15 @@ def test_compose_provider_is_installed(evidence) -> None:
 def test_compose_provider_is_on_the_users_path(evidence) -> None:
     """You have podman-compose on your PATH (to manage the migrated stack by hand)."""
     try:
-        used = " ".join(podman_compose_argv())
+        tools = compose_tools("podman")
     except ToolMissing:
-        pytest.skip("podshift has no podman-compose either; see 'A compose provider for Podman ...'")
-    mine = users_podman_compose()
-    evidence("podshift uses", used)
-    evidence("on your PATH", mine or "none")
-    assert mine, (
-        f"podshift uses {used} (its own copy); you have no podman-compose on your PATH — to run the migrated "
-        "stack by hand `pip install --user podman-compose` (or your distribution's package), or call podshift's "
-        "copy by its path"
+        pytest.skip("podshift has none either; see 'A compose provider for Podman ...'")
+    evidence("podshift uses", tools.podshift_uses)
+    evidence("on your PATH", tools.on_users_path or "none")
+    assert tools.on_users_path, (
+        f"podshift uses {tools.podshift_uses} (its own copy); you have no {tools.name} on your PATH — to run the "
+        "stack by hand `pip install --user podman-compose` (or your distribution's package), or call "
+        "podshift's copy by its path"
     )
 
 

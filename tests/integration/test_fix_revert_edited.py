@@ -8,6 +8,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from .conftest import check, run_checks, write_compose
 
 FIX = ("--fix-issues",)
@@ -24,13 +26,18 @@ def fixes_revert(env: dict[str, str], *extra: str) -> subprocess.CompletedProces
     )
 
 
-def test_revert_refuses_a_file_edited_since_the_fix_unless_forced(project_copy: Path, shared_dir: Path) -> None:
+@pytest.fixture
+def env(shared_dir: Path) -> dict[str, str]:
+    """A private fixes journal, and no search registries (so qualify-images has work to do)."""
     registries = shared_dir / "registries.conf"
     registries.write_text("unqualified-search-registries = []\n")
-    env = {
+    return {
         "PODSHIFT_FIXES_JOURNAL": str(shared_dir / "journal.json"),
         "CONTAINERS_REGISTRIES_CONF": str(registries),
     }
+
+
+def test_revert_refuses_a_file_edited_since_the_fix_unless_forced(project_copy: Path, env: dict[str, str]) -> None:
     image = f"i15-nowhere-{uuid.uuid4().hex[:6]}:1"
     write_compose(project_copy, f"services:\n  app:\n    image: {image}\n")
     compose = project_copy / "compose.yaml"
@@ -56,13 +63,7 @@ def test_revert_refuses_a_file_edited_since_the_fix_unless_forced(project_copy: 
     assert str(kept[0]) in forced.stdout
 
 
-def test_revert_of_an_untouched_fix_needs_no_force(project_copy: Path, shared_dir: Path) -> None:
-    registries = shared_dir / "registries.conf"
-    registries.write_text("unqualified-search-registries = []\n")
-    env = {
-        "PODSHIFT_FIXES_JOURNAL": str(shared_dir / "journal.json"),
-        "CONTAINERS_REGISTRIES_CONF": str(registries),
-    }
+def test_revert_of_an_untouched_fix_needs_no_force(project_copy: Path, env: dict[str, str]) -> None:
     write_compose(project_copy, f"services:\n  app:\n    image: i15-nowhere-{uuid.uuid4().hex[:6]}:1\n")
     compose = project_copy / "compose.yaml"
     original = compose.read_bytes()

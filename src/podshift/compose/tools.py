@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from podshift.commands import run
@@ -82,3 +83,22 @@ def users_docker_compose() -> str | None:
 def users_podman_compose() -> str | None:
     """The podman-compose a person can run themselves, or None."""
     return shutil.which("podman-compose", path=_users_path())
+
+
+@dataclass(frozen=True)
+class ComposeTools:
+    """Which Compose binary podshift runs, and which one (if any) the person has on their own PATH."""
+
+    name: str
+    podshift_uses: str
+    on_users_path: str | None
+
+
+def compose_tools(kind: str) -> ComposeTools:
+    """*kind* ``docker`` (Compose v2) or ``podman`` (podman-compose).
+
+    Raises :class:`ToolMissing` when podshift itself has none.
+    """
+    if kind == "docker":
+        return ComposeTools("Docker Compose v2", " ".join(docker_compose_argv()), users_docker_compose())
+    return ComposeTools("podman-compose", " ".join(podman_compose_argv()), users_podman_compose())
