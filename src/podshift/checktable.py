@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from collections.abc import Sequence
 from contextlib import redirect_stdout
@@ -55,14 +56,13 @@ class _Collector:
                 )
 
 
-def collect(checks: Path, rootdir: Path) -> list[CheckRow]:
-    """Every check under *checks*, by id."""
+def collect(checks: Path, project: Path) -> list[CheckRow]:
+    """Every check under *checks*, by id (collected against *project*, which the checks need to load)."""
     collector = _Collector()
+    argv = [str(checks), "--collect-only", "-q", "-c", os.devnull, "--rootdir", str(checks.parent)]
+    argv += ["-p", "no:cacheprovider", "--project-dir", str(project)]
     with redirect_stdout(io.StringIO()):
-        code = pytest.main(
-            [str(checks), "--collect-only", "-q", "--rootdir", str(rootdir), "-p", "no:cacheprovider"],
-            plugins=[collector],
-        )
+        code = pytest.main(argv, plugins=[collector])
     if code != pytest.ExitCode.OK:
         raise SystemExit(f"podshift.checktable: collecting {checks} failed (pytest exit {int(code)})")
     return sorted(collector.rows, key=lambda r: (r.phase, r.check_id))
@@ -100,11 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 when the README is stale")
     parser.add_argument("--readme", type=Path, default=None, help="default: the source tree's README.md")
     args = parser.parse_args(argv)
-    from podshift.cli import checks_dir, source_root
+    from podshift.cli import checks_dir
 
-    readme = args.readme or source_root() / "README.md"
+    # The README and the bundled example live in the source tree (an editable install's checkout).
+    source = Path(__file__).resolve().parents[2]
+    readme = args.readme or source / "README.md"
     current = readme.read_text(encoding="utf-8")
-    wanted = with_table(current, markdown(collect(checks_dir(), source_root())))
+    wanted = with_table(current, markdown(collect(checks_dir(), source / "examples" / "phoenix-hydra")))
     if current == wanted:
         return 0
     if args.check:

@@ -146,7 +146,7 @@ def render(reporter: ReadinessReporter, exit_status: int) -> str:
         verdict_detail=reporter.verdict_line().split(" — ", 1)[1]
         if " — " in reporter.verdict_line()
         else reporter.counts_line(),
-        project=str(reporter.project_path()),
+        project=reporter.project_line(),
         facts=facts,
         user=_user(),
         engines=[(k, v) for k, v in facts.items() if k in ("Docker", "Podman")],

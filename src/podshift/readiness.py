@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import shlex
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,7 +60,19 @@ class ReadinessReporter:
 
     @property
     def reports_dir(self) -> Path:
-        return self.config.rootpath / "reports"
+        from podshift.plugin import session_reports_dir  # the plugin imports this module
+
+        return session_reports_dir(self.config)
+
+    def project_line(self) -> str:
+        """``/srv/app (project app)``: where the checked project is, for report headers."""
+        from podshift.plugin import require_project
+
+        try:
+            project = require_project(self.config)
+        except pytest.UsageError:  # no project could be loaded: the run stopped before the checks
+            return "(none)"
+        return f"{project.project_dir} (project {project.name})"
 
     # -- collecting ----------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -200,8 +213,9 @@ class ReadinessReporter:
     def fix_command(self, r: CheckResult) -> str:
         """The exact command that applies this check's fix."""
         argv = ["podshift", "validate"]
-        if self.config.getoption("podshift_project_dir"):
-            argv += ["--project-dir", str(self.project_path())]
+        project = self.project_path()
+        if project != Path.cwd():
+            argv.append(shlex.quote(str(project)))
         argv += ["--fix-issues", "--check", r.check_id]
         if self.fix_scopes().get(r.remediation) == "system":
             argv.insert(0, "sudo")
@@ -216,9 +230,13 @@ class ReadinessReporter:
         return scopes
 
     def project_path(self) -> Path:
-        from podshift.plugin import project_dir
+        """The checked project's directory (as loaded; as configured when it could not be)."""
+        from podshift.plugin import project_dir, require_project
 
-        return project_dir(self.config)
+        try:
+            return require_project(self.config).project_dir
+        except pytest.UsageError:
+            return project_dir(self.config)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         # Printed last, after pytest's own summary line.
@@ -256,7 +274,7 @@ class ReadinessReporter:
             "=======================================",
             f"Verdict:   {self.verdict_line().removeprefix('podshift verdict: ')}",
             f"Generated: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')} by podshift {__version__}",
-            f"Project:   {self.project_path()}",
+            f"Project:   {self.project_line()}",
         ]
         lines += [f"{k + ':':10} {v}" for k, v in self.facts.items()]
         lines += ["", f"{'OUTCOME':8} {'SEVERITY':9} {'CATEGORY':11} {'ID':34} CHECK"]

@@ -219,9 +219,9 @@ def may_apply(plan: Plan, allow_system: bool) -> str | None:
     return None
 
 
-def apply_plan(plan: Plan, journal: Journal, check: str) -> JournalEntry:
-    """Apply *plan*, journaling what each change replaces before making it."""
-    entry = JournalEntry(fix=plan.fix, scope=plan.scope, check=check, summary=plan.summary)
+def apply_plan(plan: Plan, journal: Journal, check: str, project: Path | None = None) -> JournalEntry:
+    """Apply *plan* (for *project*), journaling what each change replaces before making it."""
+    entry = JournalEntry(fix=plan.fix, scope=plan.scope, check=check, summary=plan.summary, project=str(project or ""))
     with journal.locked():
         entry.files = [
             replace(FileRecord.of(f.path), written_sha256=hashlib.sha256(f.after).hexdigest())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from podshift.cli import exit_code_of
+from podshift.cli import _exit_code
 
 
 @pytest.mark.parametrize(
     ("session", "cli"),
-    [(0, 0), (1, 1), (3, 3), (pytest.ExitCode.USAGE_ERROR, 2), (pytest.ExitCode.INTERRUPTED, 1)],
+    [(0, 0), (1, 1), (3, 3), (pytest.ExitCode.USAGE_ERROR, 2)],
 )
 def test_exit_code_of(session: int, cli: int) -> None:
-    assert exit_code_of(session) == cli
+    assert _exit_code(session) == cli
