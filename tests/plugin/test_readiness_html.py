@@ -132,7 +132,8 @@ def test_a_browser_shows_verdict_colour_counts_and_fix(
         first = text.index("FAIL | A blocker.")
         assert first < text.index("WARN | Something worth a warning.")
         assert "A blocker. | podman.crit | critical | crun cannot start containers here" in text
-        assert "Fix: | podshift validate --fix-issues --check podman.crit" in text
+        project = checks_tree.path / "examples" / "phoenix-hydra"
+        assert f"Fix: | podshift validate {project} --fix-issues --check podman.crit" in text
     # The colour a person sees: the verdict banner, painted by the browser.
     shot = profile / "shot.png"
     browse(chromium, page, profile, "--window-size=1000,700", f"--screenshot={shot}")

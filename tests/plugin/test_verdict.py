@@ -85,7 +85,7 @@ def test_warning_is_its_own_outcome_not_a_failure(checks_tree: pytest.Pytester) 
         [
             "WARN   docker.warn [[]warning/docker[]] Something worth a warning.",
             "       the thing is off on this host: do X",
-            "       fix: podshift validate --fix-issues --check docker.warn",
+            "       fix: podshift validate */examples/phoenix-hydra --fix-issues --check docker.warn",
         ]
     )
     assert "Traceback" not in result.stdout.str()
@@ -181,7 +181,8 @@ def test_text_report_is_written_once_by_the_controller(checks_tree: pytest.Pytes
     for title in ("A healthy fact.", "Something worth a warning.", "Something to know.", "A blocker."):
         assert text.count(title) == 1
     assert f"WARN     warning   docker      {'docker.warn':34} Something worth a warning." in text
-    assert "remediation: fix-the-thing (`podshift validate --fix-issues --check docker.warn`)" in text
+    project = checks_tree.path / "examples" / "phoenix-hydra"
+    assert f"remediation: fix-the-thing (`podshift validate {project} --fix-issues --check docker.warn`)" in text
     assert "evidence:" not in text
     assert not list((checks_tree.path / "reports").glob(".*")), "a temporary file was left behind"
 
