@@ -27,7 +27,7 @@ def test_every_podshift_system_fix_states_its_effect() -> None:
     A Plan whose scope is provably user or project (a literal, or ``self.scope`` of a
     fix class declared so) is exempt; any other scope (a variable) needs the effect.
     """
-    import remediations
+    import podshift.remediations as remediations
 
     checked = 0
     for path in sorted(Path(remediations.__file__).parent.glob("*.py")):

@@ -10,7 +10,7 @@ import pytest
 
 from podshift.compose.model import load_project
 from podshift.registries import is_qualified
-from remediations.images import qualified, rewrite_images
+from podshift.remediations.images import qualified, rewrite_images
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "awesome-compose"
 PROJECTS = sorted(p.name for p in DATA.iterdir() if p.is_dir())
