@@ -208,9 +208,8 @@ class ReadinessReporter:
             for n in not_run:
                 terminalreporter.write_line(f"{'NOTRUN':6} {n.check_id} {n.title} (deselected)")
         else:  # --check on one area deselects most checks: their ids, not a page of titles
-            terminalreporter.write_line(
-                f"NOTRUN {len(not_run)} checks deselected (ids in the reports): {', '.join(n.check_id for n in not_run)}"
-            )
+            ids = ", ".join(n.check_id for n in not_run)
+            terminalreporter.write_line(f"NOTRUN {len(not_run)} checks deselected: {ids}")
         for w in self.expired_waivers():
             terminalreporter.write_line(
                 f"waiver for {w.check_id} expired on {w.expires.isoformat()} ({w.who}): it no longer applies"
