@@ -131,7 +131,7 @@ def test_a_browser_shows_verdict_colour_counts_and_fix(
         # The failed check comes first, with its id, severity, message and the exact fix line.
         first = text.index("FAIL | A blocker.")
         assert first < text.index("WARN | Something worth a warning.")
-        assert "A blocker. | podman.crit | critical | crun cannot start containers here" in text
+        assert "A blocker. | critical | podman.crit | crun cannot start containers here" in text
         project = checks_tree.path / "examples" / "phoenix-hydra"
         assert f"Fix: | podshift validate {project} --fix-issues --check podman.crit" in text
     # The colour a person sees: the verdict banner, painted by the browser.
