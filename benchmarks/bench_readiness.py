@@ -39,7 +39,7 @@ def timed(argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> 
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     elapsed = time.perf_counter() - start
-    if proc.returncode not in (0, 1):  # 1: a NOT READY verdict is still a full run
+    if proc.returncode not in (0, 1, 3):  # 1 NOT READY, 3 a check errored: still a full run
         sys.exit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return elapsed
 
