@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -66,6 +67,7 @@ def _users_path() -> str:
     return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != own)
 
 
+@functools.cache  # the same answer for the whole session; both checks ask
 def users_docker_compose() -> str | None:
     """The Docker Compose v2 a person can run themselves (``docker compose`` or ``docker-compose`` v2), or None."""
     path = _users_path()
