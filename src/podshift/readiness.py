@@ -114,7 +114,7 @@ class ReadinessReporter:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker:
             workeroutput = getattr(self.config, "workeroutput", None)
-            if workeroutput is not None and self.not_run:
+            if workeroutput is not None:  # the phases name the report, even with nothing deselected
                 workeroutput[_NOT_RUN_KEY] = json.dumps(
                     {
                         "phases": sorted(self.selected_phases),
@@ -158,7 +158,12 @@ class ReadinessReporter:
 
     @property
     def html_report_path(self) -> Path:
-        return self.reports_dir / HTML_REPORT
+        """``readiness.html`` for a prerequisites run; a run of other phases is named after them
+        (``post-migration.html``), so a migration's checks do not overwrite the readiness report."""
+        phases = sorted(self.selected_phases)
+        if not phases or "prerequisites" in phases:
+            return self.reports_dir / HTML_REPORT
+        return self.reports_dir / ("-".join(phases).replace("_", "-") + ".html")
 
     def wants_html_report(self) -> bool:
         """podshift's own HTML report is written for every run that ran checks (not for --collect-only)."""

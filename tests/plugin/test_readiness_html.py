@@ -176,3 +176,24 @@ def test_pytest_html_may_not_overwrite_podshifts_report(checks_tree: pytest.Pyte
     result = checks_tree.runpytest("--html=reports/readiness.html")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*is where podshift writes its own readiness report*"])
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_post_migration_run_does_not_overwrite_the_readiness_report(
+    checks_tree: pytest.Pytester, xdist: list[str]
+) -> None:
+    checks_tree.makepyfile(
+        test_after='''
+import pytest
+
+@pytest.mark.post_migration
+@pytest.mark.category("network")
+def test_reachable():
+    """The service answers after the move."""
+'''
+    )
+    result = checks_tree.runpytest_subprocess("-m", "post_migration", *xdist)
+    assert result.ret == 0
+    reports = checks_tree.path / "reports"
+    assert (reports / "post-migration.html").is_file()
+    assert not (reports / "readiness.html").exists()
