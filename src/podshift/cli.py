@@ -421,12 +421,14 @@ def _checks_json(readiness: Any, probe: _SessionProbe, collect_only: bool) -> li
     return [
         {
             "id": r.nodeid,
+            "check_id": r.check_id,
             "title": r.title,
             "outcome": r.outcome,
             "category": r.category,
             "severity": r.severity,
             "message": r.message,
             "remediation": r.remediation,
+            "waiver": r.waiver,
         }
         for r in readiness.results.values()
     ]
