@@ -45,15 +45,14 @@ class OutcomeStyle:
     label: str
     letter: str
     colour: str
-    #: Whether this outcome is a problem a person should look at first.
-    problem: bool = False
 
 
-#: Every outcome a check (or step) can have, in the order reports list them.
+#: Every outcome a check (or step) can have, worst first: reports list problems in this order.
+#: A new outcome (a step's "already-done", say) is one more entry here.
 OUTCOMES: dict[str, OutcomeStyle] = {
-    "failed": OutcomeStyle("FAIL", "F", "#cf222e", problem=True),
-    "error": OutcomeStyle("ERROR", "E", "#8250df", problem=True),
-    "warning": OutcomeStyle("WARN", "W", "#9a6700", problem=True),
+    "failed": OutcomeStyle("FAIL", "F", "#cf222e"),
+    "error": OutcomeStyle("ERROR", "E", "#8250df"),
+    "warning": OutcomeStyle("WARN", "W", "#9a6700"),
     "waived": OutcomeStyle("WAIVED", "V", "#57606a"),
     "fixed": OutcomeStyle("FIXED", "R", "#0969da"),
     "info": OutcomeStyle("INFO", "I", "#0969da"),
@@ -70,6 +69,7 @@ VERDICT_COLOURS = {
 
 
 def style_of(outcome: str) -> OutcomeStyle:
+    """How *outcome* reads (an unknown one: its own name, in grey)."""
     return OUTCOMES.get(outcome) or OutcomeStyle(outcome.upper(), "?", "#57606a")
 
 

@@ -31,6 +31,7 @@ from podshift.outcomes import (
     properties,
     record,
     style_of,
+    title_of,
     verdict_of,
 )
 
@@ -82,7 +83,7 @@ class ReadinessReporter:
         for item in items:
             meta = check_meta(item)
             if meta.is_check:
-                self.not_run[item.nodeid] = NotRun(item.nodeid, meta.check_id, meta.phases, _title(item))
+                self.not_run[item.nodeid] = NotRun(item.nodeid, meta.check_id, meta.phases, title_of(item))
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -420,12 +421,6 @@ class ReadinessReporter:
                 for r in self.results.values()
             },
         }
-
-
-def _title(item: pytest.Item) -> str:
-    from podshift.outcomes import title_of
-
-    return title_of(item)
 
 
 def evidence_recorder(item: pytest.Item) -> Any:
