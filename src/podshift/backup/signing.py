@@ -74,6 +74,10 @@ def _open_state_dir(create: bool) -> int | None:
     except OSError as e:
         raise SigningKeyError(path / KEY_NAME, f"{path} is not a directory podshift may use: {e.strerror}") from e
     st = os.fstat(fd)
+    if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o077:
+        # Ours, but made with the umask (e.g. as the parent of another state file): tighten it, by the fd.
+        os.fchmod(fd, 0o700)
+        st = os.fstat(fd)
     if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
         os.close(fd)
         raise SigningKeyError(
