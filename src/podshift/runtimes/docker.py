@@ -31,6 +31,7 @@ from podshift.runtimes.base import (
     helper_is_stale,
     helper_labels,
 )
+from podshift.runtimes.transport import docker_client
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 START_HINT = (
@@ -74,7 +75,7 @@ class DockerRuntime(Runtime):
         """The docker-py client, connected on first use."""
         if self._client is None:
             try:
-                self._client = docker.DockerClient(base_url=f"unix://{self.socket}", timeout=120)
+                self._client = docker_client(self.socket, timeout=120)
             except _CONNECTION_ERRORS as e:
                 raise self._unavailable(e) from e
         return self._client

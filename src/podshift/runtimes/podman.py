@@ -39,6 +39,7 @@ from podshift.runtimes.base import (
     Runtime,
     VolumeInfo,
 )
+from podshift.runtimes.transport import podman_client
 
 ROOTFUL_SOCKET = "/run/podman/podman.sock"
 _CHUNK = 1 << 20
@@ -106,7 +107,7 @@ class PodmanRuntime(Runtime):
     def client(self) -> podman.PodmanClient:
         """The podman-py client, created on first use."""
         if self._client is None:
-            self._client = podman.PodmanClient(base_url=f"unix://{self.socket}", timeout=120)
+            self._client = podman_client(self.socket, timeout=120)
         return self._client
 
     def ping(self) -> None:
