@@ -392,6 +392,15 @@ class _StreamingCli:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
+        if exc[0] is not None and self.direction == "out":
+            # The reader stopped early (a closed generator, an error): `podman volume export`
+            # then never exits, its storage-tar child blocked on a pipe nobody reads (Podman
+            # 4.3). runuser passes the signal on to podman.
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
         rc = self._proc.wait()
         self._drain.join()
         if self._proc.stderr is not None:
