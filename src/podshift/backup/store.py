@@ -19,13 +19,14 @@ import os
 import shutil
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from podshift.atomic import fsync_path
+from podshift.backup import trust
 from podshift.backup.configs import backup_name, data_dirs, discover
 from podshift.backup.direct import archive_directory
 from podshift.backup.manifest import JSON_NAME, SUMS_NAME, TXT_NAME, Archive, ConfigFile, Manifest, sums
@@ -203,6 +204,7 @@ class BackupStore:
             if problems:
                 raise BackupError(tmp, "the new backup does not verify: " + "; ".join(problems[:5]))
             self._put_in_place(tmp)
+            trust.record(self.path, "podshift backup (every byte hashed as written)")
             return manifest
         except OSError as e:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -309,7 +311,10 @@ class BackupStore:
     def verify(self) -> list[str]:
         if not self.path.exists():
             raise BackupError(self.path, "no backup here: take one with `podshift backup`")
-        return verify_dir(self.path)
+        problems = verify_dir(self.path)
+        if not problems:
+            trust.record(self.path, "podshift backup --verify")
+        return problems
 
     def manifest(self) -> Manifest:
         problems = _check_manifest_files(self.path)
@@ -336,8 +341,11 @@ class BackupStore:
             restored.append(dest)
         return restored
 
-    def restore_volume(self, name: str, runtime: Runtime, target: str) -> None:
-        """Restore archive *name* into a new, empty volume *target* of *runtime*, verified before use."""
+    def restore_volume(self, name: str, runtime: Runtime, target: str, labels: Mapping[str, str] | None = None) -> None:
+        """Restore archive *name* into a new, empty volume *target* of *runtime*, verified before use.
+
+        *labels* go on the new volume (e.g. the Compose project's, so that the Compose tool owns it).
+        """
         manifest = self.manifest()
         archive = next((a for a in manifest.archives if a.name == name), None)
         if archive is None:
@@ -348,7 +356,7 @@ class BackupStore:
         scan_file(str(path), archive=archive.archive, safe=True)  # refuses escapes before any write
         if runtime.volume(target) is not None:
             raise BackupError(self.path, f"volume {target} already exists on {runtime.label}: restore into a new one")
-        runtime.volume_create(target, {"io.podshift.restored-from": name})
+        runtime.volume_create(target, {**(labels or {}), "io.podshift.restored-from": name})
         try:
             runtime.volume_import(target, file_chunks(str(path)))
             restored = scan(runtime.volume_export(target), archive=f"{runtime.label}:{target}", safe=False)
