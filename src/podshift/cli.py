@@ -62,11 +62,25 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--verify-only", action="store_true", help="list what would be backed up; write nothing")
     backup.add_argument("--verify", action="store_true", help="check an existing backup against its manifest")
     backup.add_argument("--engine", choices=["docker", "podman"], default="docker", help="where the volumes are")
+    drill = verbs.add_parser(
+        "drill", parents=[common], help="rehearse backup, migrate and rollback on a scratch clone of the project"
+    )
+    drill.add_argument("--max-downtime", type=float, metavar="S", help="fail when the stack was down longer")
+    drill.add_argument("--keep", action="store_true", help="leave the clone for inspection")
+    drill.add_argument("--rootless-user", metavar="USER", help="migrate the clone to USER's rootless Podman")
+    drill.add_argument("--subnet-pool", metavar="CIDR", help="carve the clone's subnets from here")
+    drill.add_argument("--ports", metavar="LO-HI", help="choose the clone's published ports from this range")
+    drill.add_argument("--reports-dir", metavar="DIR", help="where drill.json/.xml/.html go (default ./reports)")
     fixes = verbs.add_parser(
         "fixes", parents=[common], help="list or revert the fixes podshift applied (reports/fixes-journal.json)"
     )
     fixes.add_argument("action", choices=["list", "revert"])
     return parser
+
+
+def parser() -> argparse.ArgumentParser:
+    """podshift's own argument parser: what the CI examples and the docs are checked against."""
+    return _parser()
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -145,6 +159,45 @@ def _backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _drill(args: argparse.Namespace) -> int:
+    from podshift.drill import DEFAULT_SUBNET_POOL, run_drill
+    from podshift.paths import default_reports_dir
+    from podshift.runtimes import DockerRuntime
+
+    project_dir = Path(args.project_dir or ".").expanduser().resolve()
+    ports = None
+    if args.ports:
+        lo, _, hi = args.ports.partition("-")
+        if not (lo.isdigit() and hi.isdigit() and 0 < int(lo) <= int(hi) < 65536):
+            print(f"podshift: error: --ports {args.ports}: give a range LO-HI", file=sys.stderr)
+            return EXIT_USAGE
+        ports = range(int(lo), int(hi) + 1)
+    reports = Path(args.reports_dir).resolve() if args.reports_dir else default_reports_dir()
+    _log_to(reports / "drill.log")
+    docker = DockerRuntime()
+    try:
+        docker.ping()
+        result = run_drill(
+            project_dir, docker, max_downtime=args.max_downtime, keep=args.keep, reports_dir=reports,
+            rootless_user=args.rootless_user, subnet_pool=args.subnet_pool or DEFAULT_SUBNET_POOL,
+            port_candidates=ports,
+        )  # fmt: skip
+    finally:
+        docker.close()
+    print(f"podshift drill: migration downtime {_seconds(result.migration_downtime)}, rollback downtime "
+          f"{_seconds(result.rollback_downtime)}, total rollback time {_seconds(result.rollback_seconds)}")  # fmt: skip
+    for line in result.byte_differences:
+        print(f"podshift drill: not back: {line}")
+    print(f"podshift drill: reports in {reports} (drill.json, drill.xml, drill.html)")
+    failures = result.failures()
+    print("podshift drill: PASSED" if not failures else f"podshift drill: FAILED: {'; '.join(failures)}")
+    return EXIT_OK if not failures else EXIT_FAILED
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
 def _log_to(path: Path) -> None:
     """Every action leaves a readable log in reports/."""
     import logging
@@ -192,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fixes(args.action)
         if args.verb == "backup":
             return _backup(args)
+        if args.verb == "drill":
+            return _drill(args)
     except ProjectError as e:  # the --project-dir given is not a usable project: the user's input
         print(f"podshift: error: {e}", file=sys.stderr)
         return EXIT_USAGE
