@@ -8,6 +8,7 @@ engine that is down — always with one clear line and never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -162,7 +163,7 @@ def _backup(args: argparse.Namespace) -> int:
 def _drill(args: argparse.Namespace) -> int:
     from podshift.drill import DEFAULT_SUBNET_POOL, run_drill
     from podshift.paths import default_reports_dir
-    from podshift.runtimes import DockerRuntime
+    from podshift.runtimes import DockerRuntime, PodmanRuntime
 
     project_dir = Path(args.project_dir or ".").expanduser().resolve()
     ports = None
@@ -175,15 +176,20 @@ def _drill(args: argparse.Namespace) -> int:
     reports = Path(args.reports_dir).resolve() if args.reports_dir else default_reports_dir()
     _log_to(reports / "drill.log")
     docker = DockerRuntime()
+    # The Podman the clone migrates to: cleaned up afterwards, whatever the rollback left there.
+    user = args.rootless_user
+    podman = PodmanRuntime.for_user(user if os.geteuid() == 0 else None) if user else PodmanRuntime.default()
     try:
         docker.ping()
+        podman.ping()
         result = run_drill(
             project_dir, docker, max_downtime=args.max_downtime, keep=args.keep, reports_dir=reports,
-            rootless_user=args.rootless_user, subnet_pool=args.subnet_pool or DEFAULT_SUBNET_POOL,
-            port_candidates=ports,
+            rootless_user=user, subnet_pool=args.subnet_pool or DEFAULT_SUBNET_POOL,
+            port_candidates=ports, podman=podman,
         )  # fmt: skip
     finally:
         docker.close()
+        podman.close()
     print(f"podshift drill: migration downtime {_seconds(result.migration_downtime)}, rollback downtime "
           f"{_seconds(result.rollback_downtime)}, total rollback time {_seconds(result.rollback_seconds)}")  # fmt: skip
     for line in result.byte_differences:

@@ -599,7 +599,7 @@ def run_drill(
         result.problems.append(str(e))
     finally:
         if not keep:
-            remove_clone(clone, model, docker, podman)
+            result.problems += [f"left behind: {what}" for what in remove_clone(clone, model, docker, podman)]
         else:
             echo(f"podshift drill: the clone is kept in {clone.root} (project {clone.name})")
         write_reports(result, reports_dir)
@@ -661,22 +661,51 @@ def _wait_for_good(prober: Prober, since: float, limit: float = 120.0) -> None:
         time.sleep(PROBE_INTERVAL)
 
 
-def remove_clone(clone: Clone, model: ComposeProject, docker: Runtime, podman: Runtime | None) -> None:
-    """Everything the drill made: the clone's containers, networks and volumes on both engines, its directory."""
-    run([*DockerComposeProvider(model, docker).base_argv(), "down", "--volumes"], env=clone.env(), timeout=600)
+def remove_clone(clone: Clone, model: ComposeProject, docker: Runtime, podman: Runtime | None) -> list[str]:
+    """Remove all the drill made: the clone's containers, networks and volumes on both engines, its directory.
+
+    Returns what could not be removed (each named), so the report says what is left behind.
+    """
+    left: list[str] = []
+    down = run([*DockerComposeProvider(model, docker).base_argv(), "down", "--volumes"], env=clone.env(), timeout=600)
+    if not down.succeeded:
+        left.append(f"docker compose down of {clone.name}: {down.stderr.strip()[-300:]}")
     for rt in (docker, podman):
         if rt is None:
             continue
-        for c in rt.project_containers(clone.name):
-            rt.remove_container(c.id)  # podman-compose may have left them (a failed migrate, a kept pod)
-        for v in rt.project_volumes(clone.name):
-            rt.volume_remove(v.name, force=True)
-        for n in rt.project_networks(clone.name):
-            rt.client.networks.get(n.id).remove()  # type: ignore[attr-defined]
+        # A failed migrate or a rollback without --cleanup leaves the clone's Podman side behind.
+        removals: list[tuple[str, Callable[[], None]]] = []
+        try:
+            removals += [
+                (f"container {c.name}", _bind(rt.remove_container, c.id)) for c in rt.project_containers(clone.name)
+            ]
+            removals += [
+                (f"network {n.name}", _bind(_remove_network, rt, n.id)) for n in rt.project_networks(clone.name)
+            ]
+            removals += [
+                (f"volume {v.name}", _bind(rt.volume_remove, v.name, force=True))
+                for v in rt.project_volumes(clone.name)
+            ]
+        except PodshiftError as e:
+            left.append(f"{rt.label}: could not list the clone's objects: {e}")
+        for what, remove in removals:
+            try:
+                remove()
+            except Exception as e:  # whatever the engine raised: go on, and name what is left
+                left.append(f"{rt.label} {what}: {e}")
     for _, copy in clone.volumes.values():  # made by the drill: gone even if Compose never ran
         if docker.volume(copy) is not None:
             docker.volume_remove(copy, force=True)
     shutil.rmtree(clone.root, ignore_errors=True)
+    return left
+
+
+def _bind(fn: Callable[..., None], *args: Any, **kwargs: Any) -> Callable[[], None]:
+    return lambda: fn(*args, **kwargs)
+
+
+def _remove_network(rt: Runtime, network_id: str) -> None:
+    rt.client.networks.get(network_id).remove()  # type: ignore[attr-defined]
 
 
 def write_reports(result: DrillResult, reports_dir: Path) -> None:
