@@ -631,7 +631,7 @@ def _cycle(
         if not migrate.passed:
             return
         t2 = time.monotonic()
-        rollback = run_step("rollback", podshift_argv("rollback", "--force", "--keep-data", *where), clone, echo)
+        rollback = run_step("rollback", podshift_argv("rollback", "--force", "--keep-data", *migrate_args), clone, echo)
         result.steps.append(rollback)
         _wait_for_good(prober, time.monotonic())
         result.rollback_downtime = prober.outage(t2)
