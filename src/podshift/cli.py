@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     drill.add_argument("--rootless-user", metavar="USER", help="migrate the clone to USER's rootless Podman")
     drill.add_argument("--subnet-pool", metavar="CIDR", help="carve the clone's subnets from here")
     drill.add_argument("--ports", metavar="LO-HI", help="choose the clone's published ports from this range")
+    drill.add_argument("--clone-prefix", default="drill-", help="the clone's compose project name starts so")
     drill.add_argument("--reports-dir", metavar="DIR", help="where drill.json/.xml/.html go (default ./reports)")
     fixes = verbs.add_parser(
         "fixes", parents=[common], help="list or revert the fixes podshift applied (reports/fixes-journal.json)"
@@ -185,7 +186,7 @@ def _drill(args: argparse.Namespace) -> int:
         result = run_drill(
             project_dir, docker, max_downtime=args.max_downtime, keep=args.keep, reports_dir=reports,
             rootless_user=user, subnet_pool=args.subnet_pool or DEFAULT_SUBNET_POOL,
-            port_candidates=ports, podman=podman,
+            port_candidates=ports, podman=podman, prefix=args.clone_prefix,
         )  # fmt: skip
     finally:
         docker.close()

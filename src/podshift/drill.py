@@ -262,6 +262,7 @@ def make_clone(
     port_candidates: Iterable[int] | None = None,
     subnet_pool: str = DEFAULT_SUBNET_POOL,
     other_runtimes: Iterable[Runtime] = (),
+    prefix: str = "drill-",
 ) -> Clone:
     """Copy *project* into a scratch directory as its own project, with copies of its volumes' data.
 
@@ -270,7 +271,7 @@ def make_clone(
     """
     root = Path(tempfile.mkdtemp(prefix="podshift-drill-", dir=scratch))
     root.chmod(0o755)  # a rootless Podman user must reach the clone's build contexts and binds
-    name = f"drill-{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
     clone_dir = root / project.project_dir.name
     try:
         shutil.copytree(project.project_dir, clone_dir, symlinks=True, ignore=shutil.ignore_patterns(*NOT_CLONED))
@@ -574,6 +575,7 @@ def run_drill(
     subnet_pool: str = DEFAULT_SUBNET_POOL,
     port_candidates: Iterable[int] | None = None,
     podman: Runtime | None = None,
+    prefix: str = "drill-",
     echo: Callable[[str], None] = print,
 ) -> DrillResult:
     """The whole rehearsal on a clone of *project_dir*; reports in *reports_dir*; the clone removed unless *keep*."""
@@ -581,6 +583,7 @@ def run_drill(
     clone = make_clone(
         project, docker, port_candidates=port_candidates, subnet_pool=subnet_pool,
         other_runtimes=[podman] if podman is not None else [],
+        prefix=prefix,
     )  # fmt: skip
     result = DrillResult(
         project.name, clone.name, str(clone.project_dir), clone.ports, clone.subnets, clone.data_source,

@@ -119,7 +119,7 @@ def test_clone_runs_beside_the_live_stack_and_leaves_it_untouched(live: Live, so
         assert taken.returncode == 0, taken.stdout + taken.stderr
         run([*DockerComposeProvider(live.project, live.docker).base_argv(), "stop", "worker"], env=live.env).check()
     before = live_state(live)
-    clone = make_clone(live.project, live.docker, port_candidates=CLONE_PORTS, subnet_pool=POOL)
+    clone = make_clone(live.project, live.docker, port_candidates=CLONE_PORTS, subnet_pool=POOL, prefix="i14-clone-")
     model = load_project(clone.project_dir, env=clone.env())
     try:
         assert (
@@ -156,7 +156,16 @@ def test_drill_full_cycle(live: Live, target: str, tmp_path: Path) -> None:
     user = os.environ.get("PODSHIFT_ROOTLESS_USER", "podshift") if target == "podman-rootless" else None
     before = live_state(live)
     argv = [sys.executable, "-m", "podshift.cli", "drill", "--project-dir", str(live.path), "--max-downtime", "60"]
-    argv += ["--ports", "21450-21499", "--subnet-pool", POOL, "--reports-dir", str(tmp_path)]
+    argv += [
+        "--ports",
+        "21450-21499",
+        "--subnet-pool",
+        POOL,
+        "--reports-dir",
+        str(tmp_path),
+        "--clone-prefix",
+        "i14-clone-",
+    ]
     argv += ["--rootless-user", user] if user else []
     proc = subprocess.run(argv, env=live.env, capture_output=True, text=True, timeout=3600, check=False)
     report = json.loads((tmp_path / "drill.json").read_text())
