@@ -193,6 +193,10 @@ def _drill(args: argparse.Namespace) -> int:
         podman.close()
     print(f"podshift drill: migration downtime {_seconds(result.migration_downtime)}, rollback downtime "
           f"{_seconds(result.rollback_downtime)}, total rollback time {_seconds(result.rollback_seconds)}")  # fmt: skip
+    for step in result.steps:
+        if not step.passed:
+            print(f"podshift drill: {step.name} failed (exit {step.rc}); its last lines:")
+            print("  " + step.tail.replace("\n", "\n  "))
     for line in result.byte_differences:
         print(f"podshift drill: not back: {line}")
     print(f"podshift drill: reports in {reports} (drill.json, drill.xml, drill.html)")

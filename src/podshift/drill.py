@@ -350,22 +350,38 @@ def manifest_digests(manifest_json: Path, prefix: str) -> dict[str, Digest]:
     return {a.name.removeprefix(prefix + "_"): comparable(a.entries) for a in manifest.archives if a.kind == "volume"}
 
 
-def differences(before: Mapping[str, Digest], after: Mapping[str, Digest]) -> list[str]:
-    """Every path that differs between two sets of volume digests, named (volume:path what)."""
-    out: list[str] = []
+def differences(
+    before: Mapping[str, Digest], after: Mapping[str, Digest], *, written_after: float | None = None
+) -> tuple[list[str], list[str]]:
+    """Every path that differs between two sets of volume digests, named (``volume:path what``).
+
+    Returns (not back, rewritten): with *written_after*, a file that is new or changed and whose
+    modification time is at or after it was written by the application once the stack ran again, and
+    is listed apart; everything else that differs (missing, changed with an older time, other types)
+    did not come back.
+    """
+    lost: list[str] = []
+    rewritten: list[str] = []
+
+    def sort(line: str, entry: tuple[Any, ...]) -> None:
+        mtime = entry[7]
+        fresh = written_after is not None and mtime is not None and mtime >= int(written_after)
+        (rewritten if fresh else lost).append(line)
+
+    fields = ("type", "size", "mode", "uid", "gid", "sha256", "link", "mtime")
     for vol in sorted(before.keys() | after.keys()):
         b, a = before.get(vol), after.get(vol)
         if b is None or a is None:
-            out.append(f"{vol}: {'missing after' if a is None else 'not there before'}")
+            lost.append(f"{vol}: {'missing after' if a is None else 'not there before'}")
             continue
-        out += [f"{vol}:{p} missing" for p in sorted(b.keys() - a.keys())]
-        out += [f"{vol}:{p} new" for p in sorted(a.keys() - b.keys())]
+        lost += [f"{vol}:{p} missing" for p in sorted(b.keys() - a.keys())]
+        for p in sorted(a.keys() - b.keys()):
+            sort(f"{vol}:{p} new", a[p])
         for p in sorted(a.keys() & b.keys()):
             if a[p] != b[p]:
-                fields = ("type", "size", "mode", "uid", "gid", "sha256", "link", "mtime")
                 changed = [f for f, x, y in zip(fields, b[p], a[p], strict=True) if x != y]
-                out.append(f"{vol}:{p} changed ({', '.join(changed)})")
-    return out
+                sort(f"{vol}:{p} changed ({', '.join(changed)})", a[p])
+    return lost, rewritten
 
 
 # -- probing ---------------------------------------------------------------------------------------------
@@ -487,8 +503,12 @@ class DrillResult:
         out += [f"step {s.name} failed (exit {s.rc})" for s in self.steps if not s.passed]
         if self.byte_differences:
             out.append(f"{len(self.byte_differences)} difference(s) in the volumes after the rollback")
-        for label, value in (("migration", self.migration_downtime), ("rollback", self.rollback_downtime)):
-            if any(s.name in ("migrate", "rollback") for s in self.steps) and value is None:
+        ran = {s.name for s in self.steps}
+        for label, step, value in (
+            ("migration", "migrate", self.migration_downtime),
+            ("rollback", "rollback", self.rollback_downtime),
+        ):
+            if step in ran and value is None:
                 out.append(f"{label}: the published ports did not answer again")
             elif value is not None and self.max_downtime is not None and value > self.max_downtime:
                 out.append(f"{label} downtime {value:.1f} s exceeds --max-downtime {self.max_downtime:g} s")
@@ -626,13 +646,14 @@ def _cycle(
     with Prober([m.clone for m in clone.ports]) as prober:
         t0 = time.monotonic()
         migrate_args = [*where, *(["--rootless-user", rootless_user] if rootless_user else [])]
-        migrate = run_step("migrate", podshift_argv("migrate", *migrate_args), clone, echo)
+        # --use-backup: the backup just taken is the "before" of every byte; migrate must not take another.
+        migrate = run_step("migrate", podshift_argv("migrate", "--use-backup", *migrate_args), clone, echo)
         result.steps.append(migrate)
         t1 = time.monotonic()
         _wait_for_good(prober, t1)
         result.migration_downtime = prober.outage(t0)
-        if not migrate.passed:
-            return
+        # Roll back even when the migration failed: the way back from a half-done migration is the
+        # one an operator needs most, so it is rehearsed too.
         t2 = time.monotonic()
         rollback = run_step("rollback", podshift_argv("rollback", "--force", "--keep-data", *migrate_args), clone, echo)
         result.steps.append(rollback)
@@ -646,13 +667,16 @@ def _cycle(
     after = {key: volume_digest(docker, copy) for key, (_, copy) in clone.volumes.items()}
     snapshot = clone.project_dir / BACKUP_DIR_NAME / "podman-snapshot" / "backup-manifest.json"
     if snapshot.is_file():
-        # What Podman held when the rollback stopped it is what must be back in Docker, byte for byte.
+        # What Podman held when the rollback stopped it must be back in Docker, byte for byte; files the
+        # restarted application wrote after that snapshot are listed apart (their times say so).
+        taken = Manifest.from_json(snapshot.read_bytes()).created
         result.compared_against = "the rollback's Podman snapshot"
-        result.byte_differences = differences(manifest_digests(snapshot, clone.name), after)
-        result.changed_by_application = differences(before, after)
+        lost, rewritten = differences(manifest_digests(snapshot, clone.name), after, written_after=taken)
     else:
         result.compared_against = "the backup taken before the migration"
-        result.byte_differences = differences(before, after)
+        taken = Manifest.from_json((clone.project_dir / BACKUP_DIR_NAME / "backup-manifest.json").read_bytes()).created
+        lost, rewritten = differences(before, after, written_after=taken)
+    result.byte_differences, result.changed_by_application = lost, rewritten
 
 
 def _wait_for_good(prober: Prober, since: float, limit: float = 120.0) -> None:
