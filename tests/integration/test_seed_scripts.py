@@ -28,6 +28,7 @@ import pytest
 
 from podshift.compose import ComposeProject, load_project, provider_for
 from podshift.compose.model import find_compose_files
+from podshift.drill import free_subnets, used_subnets
 from podshift.runtimes import DockerRuntime
 
 from ..conftest import EXAMPLE, REPO
@@ -148,14 +149,14 @@ def seed_project() -> Iterator[SeedProject]:
     shutil.copytree(EXAMPLE, path)
     (root / "data").mkdir()
     name = f"i14-seed-{uuid.uuid4().hex[:6]}"
+    docker = DockerRuntime()
     env = {
         **os.environ,
         "COMPOSE_PROJECT_NAME": name,
         "PHOENIX_DATA_DIR": str(root / "data"),
-        "PHOENIX_SUBNET": f"10.14.{int(uuid.uuid4().hex[:2], 16) % 200 + 20}.0/24",
+        "PHOENIX_SUBNET": free_subnets(1, "10.14.64.0/18", used_subnets([docker]))[0],
         **{f"PHOENIX_{s.upper()}_PORT": str(p) for s, p in PORTS.items()},
     }
-    docker = DockerRuntime()
     project = _model(path, name, env)
     build_base_image(path, docker)
     provider = provider_for(project, docker)
