@@ -52,6 +52,7 @@ log = logging.getLogger("podshift.drill")
 DEFAULT_SUBNET_POOL = "10.231.0.0/16"
 PROBE_INTERVAL = 0.1  # seconds between two rounds of requests (the 100 ms)
 PROBE_TIMEOUT = 0.5
+STEP_TIMEOUT = 3600.0  # one podshift invocation on the clone; a step that hangs longer fails the drill
 #: What the live project's tree may hold that the clone must not inherit.
 NOT_CLONED = (BACKUP_DIR_NAME, PROJECT_STATE_NAME, ".podshift.lock", REPORTS_DIR_NAME, ".git", ".venv", ".tox")
 
@@ -555,6 +556,8 @@ class DrillResult:
             row("max downtime (s)", _fmt(self.max_downtime)),
             row("volume data from", self.data_source),
             row("every byte back", "yes" if not self.byte_differences else "; ".join(self.byte_differences)),
+            row("compared against", self.compared_against),
+            row("written by the application after the snapshot", "; ".join(self.changed_by_application) or "-"),
             "</table>",
             *(f"<p>{html.escape(f)}</p>" for f in self.failures()),
         ]
@@ -573,10 +576,14 @@ def podshift_argv(verb: str, *args: str) -> list[str]:
 def run_step(name: str, argv: Sequence[str], clone: Clone, echo: Callable[[str], None]) -> StepOutcome:
     echo(f"podshift drill: {name}: {' '.join(argv[2:])}")
     start = time.monotonic()
-    proc = subprocess.run(
-        list(argv), cwd=clone.project_dir, env=clone.env(), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=3600, check=False,
-    )  # fmt: skip
+    try:
+        proc = subprocess.run(
+            list(argv), cwd=clone.project_dir, env=clone.env(), stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=STEP_TIMEOUT, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        echo(f"podshift drill: {name}: no end after {STEP_TIMEOUT:g} s; stopped")
+        return StepOutcome(name, list(argv), 124, time.monotonic() - start, f"no end after {STEP_TIMEOUT:g} s")
     seconds = time.monotonic() - start
     log.info("%s exit %d in %.1f s\n%s\n%s", name, proc.returncode, seconds, proc.stdout, proc.stderr)
     tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])

@@ -422,15 +422,24 @@ def test_usage_line(project: SeedProject, script: str, args: tuple[str, ...]) ->
     COMMANDS[(script, args)](project)
 
 
-# -- the wrappers themselves ----------------------------------------------------------------------------
-def test_unknown_scenario_prints_usage_and_exits_2(project: SeedProject) -> None:
+# -- the wrappers themselves (a copy of the example, not deployed: no engine is needed) --------------------
+@pytest.fixture
+def plain(tmp_path: Path) -> SeedProject:
+    path = tmp_path / "phoenix-hydra"
+    shutil.copytree(EXAMPLE, path)
+    return SeedProject(tmp_path, path, "i14-plain", {**os.environ, "COMPOSE_PROJECT_NAME": "i14-plain"}, None)  # type: ignore[arg-type]
+
+
+def test_unknown_scenario_prints_usage_and_exits_2(plain: SeedProject) -> None:
+    project = plain
     proc = project.run("migration-recovery.sh", "disk-full")
     assert proc.returncode == 2
     assert proc.stderr.startswith("usage: migration-recovery.sh {failed-build|failed-startup|")
     assert project.run("migration-recovery.sh").returncode == 2
 
 
-def test_wrappers_pass_flags_through_and_return_podshifts_exit_code(project: SeedProject) -> None:
+def test_wrappers_pass_flags_through_and_return_podshifts_exit_code(plain: SeedProject) -> None:
+    project = plain
     bad = project.run("backup-docker-config.sh", "--no-such-flag")
     assert bad.returncode == 2
     assert "--no-such-flag" in bad.stderr  # argparse's own line, from podshift
@@ -440,7 +449,8 @@ def test_wrappers_pass_flags_through_and_return_podshifts_exit_code(project: See
     assert "no such directory" in elsewhere.stderr
 
 
-def test_wrapper_finds_podshift_beside_it_or_on_path(project: SeedProject, tmp_path: Path) -> None:
+def test_wrapper_finds_podshift_beside_it_or_on_path(plain: SeedProject, tmp_path: Path) -> None:
+    project = plain
     """Installed beside a podshift (a venv's bin/), the wrapper runs that one; absent everywhere: exit 127."""
     fake = tmp_path / "bin"
     fake.mkdir()
