@@ -8,7 +8,6 @@ engine that is down — always with one clear line and never a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from podshift import __version__
+from podshift import __version__, drill_command
 from podshift.compose.model import load_project
 from podshift.errors import PodshiftError, ProjectError
 from podshift.journal import Journal, journal_path
@@ -66,13 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     drill = verbs.add_parser(
         "drill", parents=[common], help="rehearse backup, migrate and rollback on a scratch clone of the project"
     )
-    drill.add_argument("--max-downtime", type=float, metavar="S", help="fail when the stack was down longer")
-    drill.add_argument("--keep", action="store_true", help="leave the clone for inspection")
-    drill.add_argument("--rootless-user", metavar="USER", help="migrate the clone to USER's rootless Podman")
-    drill.add_argument("--subnet-pool", metavar="CIDR", help="carve the clone's subnets from here")
-    drill.add_argument("--ports", metavar="LO-HI", help="choose the clone's published ports from this range")
-    drill.add_argument("--clone-prefix", default="drill-", help="the clone's compose project name starts so")
-    drill.add_argument("--reports-dir", metavar="DIR", help="where drill.json/.xml/.html go (default ./reports)")
+    drill_command.add_arguments(drill)
     fixes = verbs.add_parser(
         "fixes", parents=[common], help="list or revert the fixes podshift applied (reports/fixes-journal.json)"
     )
@@ -161,54 +154,6 @@ def _backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _drill(args: argparse.Namespace) -> int:
-    from podshift.drill import DEFAULT_SUBNET_POOL, run_drill
-    from podshift.paths import default_reports_dir
-    from podshift.runtimes import DockerRuntime, PodmanRuntime
-
-    project_dir = Path(args.project_dir or ".").expanduser().resolve()
-    ports = None
-    if args.ports:
-        lo, _, hi = args.ports.partition("-")
-        if not (lo.isdigit() and hi.isdigit() and 0 < int(lo) <= int(hi) < 65536):
-            print(f"podshift: error: --ports {args.ports}: give a range LO-HI", file=sys.stderr)
-            return EXIT_USAGE
-        ports = range(int(lo), int(hi) + 1)
-    reports = Path(args.reports_dir).resolve() if args.reports_dir else default_reports_dir()
-    _log_to(reports / "drill.log")
-    docker = DockerRuntime()
-    # The Podman the clone migrates to: cleaned up afterwards, whatever the rollback left there.
-    user = args.rootless_user
-    podman = PodmanRuntime.for_user(user if os.geteuid() == 0 else None) if user else PodmanRuntime.default()
-    try:
-        docker.ping()
-        podman.ping()
-        result = run_drill(
-            project_dir, docker, max_downtime=args.max_downtime, keep=args.keep, reports_dir=reports,
-            rootless_user=user, subnet_pool=args.subnet_pool or DEFAULT_SUBNET_POOL,
-            port_candidates=ports, podman=podman, prefix=args.clone_prefix,
-        )  # fmt: skip
-    finally:
-        docker.close()
-        podman.close()
-    print(f"podshift drill: migration downtime {_seconds(result.migration_downtime)}, rollback downtime "
-          f"{_seconds(result.rollback_downtime)}, total rollback time {_seconds(result.rollback_seconds)}")  # fmt: skip
-    for step in result.steps:
-        if not step.passed:
-            print(f"podshift drill: {step.name} failed (exit {step.rc}); its last lines:")
-            print("  " + step.tail.replace("\n", "\n  "))
-    for line in result.byte_differences:
-        print(f"podshift drill: not back: {line}")
-    print(f"podshift drill: reports in {reports} (drill.json, drill.xml, drill.html)")
-    failures = result.failures()
-    print("podshift drill: PASSED" if not failures else f"podshift drill: FAILED: {'; '.join(failures)}")
-    return EXIT_OK if not failures else EXIT_FAILED
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} s"
-
-
 def _log_to(path: Path) -> None:
     """Every action leaves a readable log in reports/."""
     import logging
@@ -257,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb == "backup":
             return _backup(args)
         if args.verb == "drill":
-            return _drill(args)
+            return drill_command.run(args)
     except ProjectError as e:  # the --project-dir given is not a usable project: the user's input
         print(f"podshift: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from podshift.cli import parser
+from podshift import cli
 
 from ..conftest import REPO
 
@@ -67,11 +67,18 @@ def podshift_commands(text: str, variables: dict[str, str] | None = None) -> lis
     return commands
 
 
+def _podshift_parser() -> argparse.ArgumentParser:
+    """podshift's own parser, whichever name the CLI module gives its builder."""
+    build = getattr(cli, "build_parser", None) or cli.parser
+    parser: argparse.ArgumentParser = build()
+    return parser
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            return parser().parse_args(argv)
+            return _podshift_parser().parse_args(argv)
     except SystemExit:
         pytest.fail(f"`podshift {shlex.join(argv)}` is not a podshift command: {err.getvalue().strip()}")
 
