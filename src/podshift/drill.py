@@ -464,12 +464,22 @@ class Prober:
 
 # -- the cycle --------------------------------------------------------------------------------------------
 @dataclass
+class SessionItem:
+    """One item of a podshift session on the clone: a step (``migrate::stop-docker``) or a check."""
+
+    nodeid: str
+    outcome: str
+    seconds: float
+
+
+@dataclass
 class StepOutcome:
     name: str
     argv: list[str]
     rc: int
     seconds: float
     tail: str  # the last lines podshift printed
+    items: list[SessionItem] = field(default_factory=list)  # from the session's JSON report, when it wrote one
 
     @property
     def passed(self) -> bool:
@@ -523,9 +533,13 @@ class DrillResult:
 
     def junit(self) -> bytes:
         suite = ET.Element("testsuite", name="podshift drill", tests="0", failures="0")
-        cases: list[tuple[str, float, str | None]] = [
-            (f"step {s.name}", s.seconds, None if s.passed else f"exit {s.rc}\n{s.tail}") for s in self.steps
-        ]
+        cases: list[tuple[str, float, str | None]] = []
+        for s in self.steps:
+            cases.append((f"step {s.name}", s.seconds, None if s.passed else f"exit {s.rc}\n{s.tail}"))
+            cases += [
+                (f"{s.name}: {i.nodeid}", i.seconds, f"{i.outcome}" if i.outcome in ("failed", "error") else None)
+                for i in s.items
+            ]
         cases.append(("every byte back", 0.0, "\n".join(self.byte_differences) or None))
         for label, value in (("migration", self.migration_downtime), ("rollback", self.rollback_downtime)):
             bad = [f for f in self.failures() if f.startswith(label)]
@@ -548,7 +562,14 @@ class DrillResult:
             "<!doctype html><meta charset='utf-8'><title>podshift drill</title>",
             f"<h1>podshift drill: {verdict}</h1><p>{html.escape(self.project)} as clone {html.escape(self.clone)}</p>",
             "<table border=1><tr><th>step</th><th>exit</th><th>seconds</th></tr>",
-            *(row(s.name, s.rc, f"{s.seconds:.1f}") for s in self.steps),
+            *(
+                line
+                for s in self.steps
+                for line in [
+                    row(s.name, s.rc, f"{s.seconds:.1f}"),
+                    *(row(f"  {i.nodeid}", i.outcome, f"{i.seconds:.1f}") for i in s.items),
+                ]
+            ),
             "</table><table border=1>",
             row("migration downtime (s)", _fmt(self.migration_downtime)),
             row("rollback downtime (s)", _fmt(self.rollback_downtime)),
@@ -573,7 +594,31 @@ def podshift_argv(verb: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "podshift.cli", verb, *args]
 
 
-def run_step(name: str, argv: Sequence[str], clone: Clone, echo: Callable[[str], None]) -> StepOutcome:
+def read_session_report(path: Path) -> list[SessionItem]:
+    """The steps and checks of a podshift session, from its pytest-json-report file ([] when there is none)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    items = []
+    for test in data.get("tests", []):
+        phases = (test.get(phase) or {} for phase in ("setup", "call", "teardown"))
+        seconds = sum(float(p.get("duration", 0.0)) for p in phases)
+        items.append(SessionItem(str(test.get("nodeid", "")), str(test.get("outcome", "")), seconds))
+    return items
+
+
+def keep_session_reports(clone: Clone, verb: str, reports_dir: Path) -> None:
+    """Copy the reports a podshift session wrote in the clone (they go with it) as ``drill-VERB.*``."""
+    for ext in ("json", "xml", "html", "log"):
+        src = clone.project_dir / REPORTS_DIR_NAME / f"{verb}.{ext}"
+        if src.is_file():
+            write_file_atomically(reports_dir / f"drill-{verb}.{ext}", src.read_bytes())
+
+
+def run_step(
+    name: str, argv: Sequence[str], clone: Clone, echo: Callable[[str], None], reports_dir: Path | None = None
+) -> StepOutcome:
     echo(f"podshift drill: {name}: {' '.join(argv[2:])}")
     start = time.monotonic()
     try:
@@ -588,7 +633,11 @@ def run_step(name: str, argv: Sequence[str], clone: Clone, echo: Callable[[str],
     log.info("%s exit %d in %.1f s\n%s\n%s", name, proc.returncode, seconds, proc.stdout, proc.stderr)
     tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
     echo(f"podshift drill: {name}: exit {proc.returncode} in {seconds:.1f} s")
-    return StepOutcome(name, list(argv), proc.returncode, seconds, tail)
+    verb = argv[3]
+    items = read_session_report(clone.project_dir / REPORTS_DIR_NAME / f"{verb}.json")
+    if reports_dir is not None:
+        keep_session_reports(clone, verb, reports_dir)
+    return StepOutcome(name, list(argv), proc.returncode, seconds, tail, items)
 
 
 def run_drill(
@@ -624,7 +673,7 @@ def run_drill(
     model = load_project(clone.project_dir, env=clone.env())
     try:
         DockerComposeProvider(model, docker).up()
-        _cycle(result, clone, model, docker, rootless_user, echo)
+        _cycle(result, clone, model, docker, rootless_user, echo, reports_dir)
     except PodshiftError as e:
         result.problems.append(str(e))
     finally:
@@ -643,9 +692,10 @@ def _cycle(
     docker: Runtime,
     rootless_user: str | None,
     echo: Callable[[str], None],
+    reports_dir: Path | None = None,
 ) -> None:
     where = ("--project-dir", str(clone.project_dir))
-    backup = run_step("backup", podshift_argv("backup", "--include-data", *where), clone, echo)
+    backup = run_step("backup", podshift_argv("backup", "--include-data", *where), clone, echo, reports_dir)
     result.steps.append(backup)
     if not backup.passed:
         return
@@ -654,7 +704,7 @@ def _cycle(
         t0 = time.monotonic()
         migrate_args = [*where, *(["--rootless-user", rootless_user] if rootless_user else [])]
         # --use-backup: the backup just taken is the "before" of every byte; migrate must not take another.
-        migrate = run_step("migrate", podshift_argv("migrate", "--use-backup", *migrate_args), clone, echo)
+        migrate = run_step("migrate", podshift_argv("migrate", "--use-backup", *migrate_args), clone, echo, reports_dir)
         result.steps.append(migrate)
         t1 = time.monotonic()
         _wait_for_good(prober, t1)
@@ -662,7 +712,9 @@ def _cycle(
         # Roll back even when the migration failed: the way back from a half-done migration is the
         # one an operator needs most, so it is rehearsed too.
         t2 = time.monotonic()
-        rollback = run_step("rollback", podshift_argv("rollback", "--force", "--keep-data", *migrate_args), clone, echo)
+        rollback = run_step(
+            "rollback", podshift_argv("rollback", "--force", "--keep-data", *migrate_args), clone, echo, reports_dir
+        )
         result.steps.append(rollback)
         _wait_for_good(prober, time.monotonic())
         result.rollback_downtime = prober.outage(t2)

@@ -179,6 +179,12 @@ def test_drill_full_cycle(live: Live, target: str, tmp_path: Path) -> None:
     suite = ET.parse(tmp_path / "drill.xml").getroot()  # noqa: S314 - podshift's own report
     assert suite.get("failures") == "0"
     assert (tmp_path / "drill.html").read_text().count("PASSED") >= 1
+    # Each step of migrate and rollback is in the report, and their own reports outlive the clone.
+    items = {i["nodeid"]: i["outcome"] for s in report["steps"] for i in s["items"]}
+    assert items.get("migrate::stop-docker") == "done", sorted(items)  # a step's outcome, as podshift reports it
+    assert any(n.startswith("rollback::") for n in items)
+    for verb in ("migrate", "rollback"):
+        assert (tmp_path / f"drill-{verb}.json").is_file()
     podman = PodmanRuntime.for_user(user) if user else PodmanRuntime.rootful()
     try:
         no_objects_of(report["clone"], live.docker, podman)

@@ -25,6 +25,7 @@ from podshift.drill import (
     free_ports,
     free_subnets,
     probe_port,
+    read_session_report,
 )
 
 from ..conftest import EXAMPLE
@@ -164,3 +165,29 @@ def test_result_passes_only_when_everything_held() -> None:
     assert [c.get("name") for c in suite if c.find("failure") is not None] == ["step rollback"]
     assert b"FAILED" in bad.html()
     assert json.loads(json.dumps(bad.to_json()))["passed"] is False
+
+
+def test_session_items_come_from_the_json_report(tmp_path: Path) -> None:
+    report = tmp_path / "rollback.json"
+    report.write_text(
+        json.dumps(
+            {
+                "tests": [
+                    {"nodeid": "rollback::stop-podman", "outcome": "passed", "setup": {"duration": 0.5},
+                     "call": {"duration": 2.0}, "teardown": {"duration": 0.25}},
+                    {"nodeid": "checks/post_rollback/test_network.py::test_x", "outcome": "failed"},
+                ]
+            }
+        )
+    )  # fmt: skip
+    items = read_session_report(report)
+    assert [(i.nodeid, i.outcome, i.seconds) for i in items] == [
+        ("rollback::stop-podman", "passed", 2.75),
+        ("checks/post_rollback/test_network.py::test_x", "failed", 0.0),
+    ]
+    assert read_session_report(tmp_path / "missing.json") == []
+    step = StepOutcome("rollback", [], 1, 3.0, "", items)
+    suite = ET.fromstring(_result(steps=[step]).junit())  # noqa: S314 - our own output
+    failed = [c.get("name") for c in suite if c.find("failure") is not None]
+    assert "rollback: checks/post_rollback/test_network.py::test_x" in failed
+    assert "rollback: rollback::stop-podman" not in failed
