@@ -29,7 +29,7 @@ import pytest
 from podshift.compose import ComposeProject, load_project, provider_for
 from podshift.compose.model import find_compose_files
 from podshift.drill import free_subnets, used_subnets
-from podshift.runtimes import DockerRuntime
+from podshift.runtimes import DockerRuntime, PodmanRuntime
 
 from ..conftest import EXAMPLE, REPO
 from .conftest import build_base_image, http
@@ -168,7 +168,22 @@ def seed_project() -> Iterator[SeedProject]:
         provider.down(volumes=True)
         provider.close()
         docker.close()
+        remove_podman_side(name)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def remove_podman_side(project: str) -> None:
+    """What a migrate row left on rootful Podman (a rollback without --cleanup keeps the Podman volumes)."""
+    podman = PodmanRuntime.rootful()
+    try:
+        for c in podman.project_containers(project):
+            podman.remove_container(c.id)
+        for v in podman.project_volumes(project):
+            podman.volume_remove(v.name, force=True)
+        for n in podman.project_networks(project):
+            podman.client.networks.get(n.id).remove()
+    finally:
+        podman.close()
 
 
 @pytest.fixture
