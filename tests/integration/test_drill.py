@@ -192,3 +192,35 @@ def test_drill_full_cycle(live: Live, target: str, tmp_path: Path) -> None:
         podman.close()
     assert not Path(report["clone_dir"]).exists()
     assert live_state(live) == before
+
+
+def test_drill_gate_fails_on_downtime_and_keep_leaves_the_clone(live: Live, tmp_path: Path) -> None:
+    """--max-downtime below any real outage fails the drill (exit 1, named); --keep leaves the clone."""
+    shutil.rmtree(live.path / ".docker-backup", ignore_errors=True)
+    before = live_state(live)
+    argv = [sys.executable, "-m", "podshift.cli", "drill", "--project-dir", str(live.path), "--max-downtime", "0.05"]
+    argv += ["--keep", "--ports", "21450-21499", "--subnet-pool", POOL, "--reports-dir", str(tmp_path)]
+    argv += ["--clone-prefix", "i14-clone-"]
+    proc = subprocess.run(argv, env=live.env, capture_output=True, text=True, timeout=3600, check=False)
+    report = json.loads((tmp_path / "drill.json").read_text())
+    clone_dir = Path(report["clone_dir"])
+    podman = PodmanRuntime.rootful()
+    try:
+        assert proc.returncode == 1, proc.stdout[-4000:]
+        assert "exceeds --max-downtime 0.05 s" in proc.stdout.splitlines()[-1]
+        assert [s["rc"] for s in report["steps"]] == [0, 0, 0], "only the gate failed"
+        assert clone_dir.is_dir(), "--keep leaves the clone"
+        assert {v.name for v in live.docker.project_volumes(report["clone"])} == {
+            f"{report['clone']}_api-data",
+            f"{report['clone']}_worker-state",
+        }
+    finally:
+        clone = load_project(clone_dir, project_name=report["clone"]) if clone_dir.is_dir() else None
+        if clone is not None:
+            DockerComposeProvider(clone, live.docker).down(volumes=True)
+        for v in podman.project_volumes(report["clone"]):
+            podman.volume_remove(v.name, force=True)
+        podman.close()
+        shutil.rmtree(clone_dir.parent, ignore_errors=True)
+    no_objects_of(report["clone"], live.docker)
+    assert live_state(live) == before
