@@ -1,9 +1,9 @@
 # Sourced by the seed-compatible wrappers (backup-docker-config.sh, validate-migration-prerequisites.sh,
 # migration-recovery.sh, rollback-to-docker.sh).  Not a command of its own.
 #
-# podshift_exec VERB [ARGS...]: replace this shell by `podshift VERB --project-dir "$PWD" ARGS...`, so
-# podshift's exit code is the script's.  The project is the current directory, as in the seed guide
-# (`./scripts/...` run from the project); an explicit --project-dir in ARGS wins.
+# podshift_exec VERB [ARGS...]: replace this shell by `podshift VERB ARGS...`, so podshift's exit code is
+# the script's.  The project is the current directory, as in the seed guide (`./scripts/...` run from the
+# project): podshift finds it as docker compose does (or take PROJECT_DIR / --project-dir in ARGS).
 #
 # Which podshift: $PODSHIFT if set; else one installed beside the wrapper (the wrappers copied into a
 # venv's bin/); else the venv or tox env of the checkout the wrapper lives in; else `podshift` on PATH.
@@ -31,13 +31,8 @@ podshift_find() {
 }
 
 podshift_exec() {
-  local verb=$1 exe arg
+  local verb=$1 exe
   shift
   exe=$(podshift_find) || exit $?
-  for arg in "$@"; do
-    case "$arg" in
-      --project-dir|--project-dir=*) exec "$exe" "$verb" "$@" ;;
-    esac
-  done
-  exec "$exe" "$verb" --project-dir "$PWD" "$@"
+  exec "$exe" "$verb" "$@"
 }

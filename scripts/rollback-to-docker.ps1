@@ -1,5 +1,6 @@
 # Seed-compatible PowerShell wrapper: .\scripts\rollback-to-docker.ps1 [-Force] [-KeepData] [-VerifyOnly]
-# = podshift rollback [--force] [--keep-data] [--verify-only] on the project in the current directory.
+# = podshift rollback [--force] [--keep-data] [--verify-only] on the project in the current directory
+# (podshift finds it as docker compose does).
 # Minimal on purpose: all the work is in the podshift CLI.  Untested: PowerShell cannot be installed on
 # podshift's development and CI machines (see README).  Other arguments go to podshift unchanged.
 [CmdletBinding()]
@@ -28,7 +29,6 @@ if (-not $podshift) {
     $podshift = $found.Source
 }
 $argv = @('rollback')
-if (-not ($Rest -match '^--project-dir')) { $argv += @('--project-dir', (Get-Location).Path) }
 if ($Force) { $argv += '--force' }
 if ($KeepData) { $argv += '--keep-data' }
 if ($VerifyOnly) { $argv += '--verify-only' }

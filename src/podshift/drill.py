@@ -591,7 +591,7 @@ def _fmt(value: float | None) -> str:
 
 def podshift_argv(verb: str, *args: str) -> list[str]:
     """The same podshift as this one, as a user would run it."""
-    return [sys.executable, "-m", "podshift.cli", verb, *args]
+    return [sys.executable, "-m", "podshift", verb, *args]
 
 
 def read_session_report(path: Path) -> list[SessionItem]:
@@ -641,7 +641,7 @@ def run_step(
 
 
 def run_drill(
-    project_dir: Path,
+    project: ComposeProject,
     docker: Runtime,
     *,
     max_downtime: float | None = None,
@@ -654,8 +654,7 @@ def run_drill(
     prefix: str = "drill-",
     echo: Callable[[str], None] = print,
 ) -> DrillResult:
-    """The whole rehearsal on a clone of *project_dir*; reports in *reports_dir*; the clone removed unless *keep*."""
-    project = load_project(project_dir)
+    """The whole rehearsal on a clone of *project*; reports in *reports_dir*; the clone removed unless *keep*."""
     clone = make_clone(
         project, docker, port_candidates=port_candidates, subnet_pool=subnet_pool,
         other_runtimes=[podman] if podman is not None else [],

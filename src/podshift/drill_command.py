@@ -1,8 +1,8 @@
 """``podshift drill``'s command line: its options, and the run that prints what an operator signs off on.
 
-Kept apart from :mod:`podshift.cli` so that the verb is two lines wherever the CLI is assembled:
-``add_arguments(parser)`` and ``run(args)``.  ``run`` takes ``args.project`` (a loaded project) when the
-CLI provides one, else ``args.project_dir`` (default: the current directory).
+The verb (:mod:`podshift.verbs.drill`) is these two functions: ``add_arguments(parser)`` and ``run(args)``;
+the CLI gives every project verb the project options (``--project-dir``, ``-f``, ``-p``,
+``--rootless-user``, ``--reports-dir``) and the loaded project as ``args.project``.
 """
 
 from __future__ import annotations
@@ -11,29 +11,24 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 
-from podshift.compose.model import load_project
+from podshift.compose.model import ComposeProject
 from podshift.drill import DEFAULT_SUBNET_POOL, run_drill
-from podshift.paths import default_reports_dir
+from podshift.paths import reports_dir
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, project_options: bool = True) -> None:
-    """The drill's options; *project_options*: also ``--rootless-user`` and ``--reports-dir`` (when the CLI
-    does not give every verb those already)."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The drill's own options (the project options come from the CLI)."""
     parser.add_argument("--max-downtime", type=float, metavar="S", help="fail when the stack was down longer")
     parser.add_argument("--keep", action="store_true", help="leave the clone for inspection")
     parser.add_argument(
-        "--subnet-pool", metavar="CIDR", help=f"carve the clone's subnets from here ({DEFAULT_SUBNET_POOL})"
+        "--subnet-pool", metavar="CIDR", help=f"carve the clone's subnets from here (default {DEFAULT_SUBNET_POOL})"
     )
     parser.add_argument("--ports", metavar="LO-HI", help="choose the clone's published ports from this range")
     parser.add_argument("--clone-prefix", default="drill-", help="the clone's compose project name starts so")
-    if project_options:
-        parser.add_argument("--rootless-user", metavar="USER", help="migrate the clone to USER's rootless Podman")
-        parser.add_argument("--reports-dir", metavar="DIR", help="where drill.json/.xml/.html go (default ./reports)")
 
 
 def _port_range(text: str | None) -> range | None:
@@ -51,16 +46,13 @@ def _seconds(value: float | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the drill as ``args`` say; exit 0 only when every part of it held."""
-    project = getattr(args, "project", None)
-    if project is None:  # one clear line for a directory that is no project, before anything is written
-        project = load_project(Path(args.project_dir or ".").expanduser().resolve())
-    project_dir = project.project_dir
+    project: ComposeProject = args.project
     try:
         ports = _port_range(args.ports)
     except ValueError:
         print(f"podshift: error: --ports {args.ports}: give a range LO-HI", file=sys.stderr)
         return EXIT_USAGE
-    reports = Path(args.reports_dir).resolve() if getattr(args, "reports_dir", None) else default_reports_dir()
+    reports = reports_dir(getattr(args, "reports_dir", None))
     reports.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(reports / "drill.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
@@ -74,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         docker.ping()
         podman.ping()
         result = run_drill(
-            project_dir, docker, max_downtime=args.max_downtime, keep=args.keep, reports_dir=reports,
+            project, docker, max_downtime=args.max_downtime, keep=args.keep, reports_dir=reports,
             rootless_user=user, subnet_pool=args.subnet_pool or DEFAULT_SUBNET_POOL,
             port_candidates=ports, podman=podman, prefix=args.clone_prefix,
         )  # fmt: skip

@@ -67,20 +67,20 @@ def podshift_commands(text: str, variables: dict[str, str] | None = None) -> lis
     return commands
 
 
-def _podshift_parser() -> argparse.ArgumentParser:
-    """podshift's own parser, whichever name the CLI module gives its builder."""
-    build = getattr(cli, "build_parser", None) or cli.parser
-    parser: argparse.ArgumentParser = build()
-    return parser
-
-
 def _parse(argv: list[str]) -> argparse.Namespace:
+    """What ``podshift ARGV`` would run, as podshift's own :func:`podshift.cli.main` splits and parses it."""
+    own, pytest_args = argv, []
+    if "--" in argv:  # pytest's options follow, for the verbs that run checks
+        own, pytest_args = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            return _podshift_parser().parse_args(argv)
+            args = cli.build_parser().parse_args(own)
     except SystemExit:
         pytest.fail(f"`podshift {shlex.join(argv)}` is not a podshift command: {err.getvalue().strip()}")
+    if pytest_args and not args.verb_obj.runs_checks:
+        pytest.fail(f"`podshift {shlex.join(argv)}`: {args.verb} takes no pytest options")
+    return args
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
@@ -95,6 +95,7 @@ def test_ci_example_runs_real_podshift_commands(name: str) -> None:
     # What the examples are for: a readiness gate that fails on warnings, and a gated rollback drill.
     assert verbs["validate"].fail_on_warnings
     assert verbs["validate"].export_report
+    assert verbs["validate"].junit
     assert verbs["drill"].max_downtime == 30
 
 
@@ -107,6 +108,9 @@ def test_ci_examples_keep_the_reports_as_artefacts() -> None:
     for job in ("readiness", "rollback-drill"):
         assert gitlab[job]["artifacts"]["when"] == "always"
         assert "reports/" in gitlab[job]["artifacts"]["paths"]
+    # The JUnit files GitLab reads are the ones podshift writes (readiness-junit.xml, drill.xml).
+    assert gitlab["readiness"]["artifacts"]["reports"]["junit"] == "reports/readiness-junit.xml"
+    assert gitlab["rollback-drill"]["artifacts"]["reports"]["junit"] == "reports/drill.xml"
 
 
 def test_the_command_finder_sees_what_a_shell_would_run() -> None:
@@ -120,3 +124,6 @@ def test_the_command_finder_sees_what_a_shell_would_run() -> None:
 def test_a_made_up_flag_fails_the_check() -> None:
     with pytest.raises(pytest.fail.Exception, match="not a podshift command"):
         _parse(["validate", "--fail-on-warning-s"])
+    with pytest.raises(pytest.fail.Exception, match="takes no pytest options"):
+        _parse(["drill", "--", "-x"])
+    assert _parse(["validate", "--junit", "--", "-n", "2"]).junit
