@@ -266,8 +266,14 @@ def _validate(*args: str) -> Expectation:
             assert verdicts[-1] in text
         if "--detailed" in args:  # evidence of passed checks too
             assert "PASS" in proc.stdout
-        if "--fix-issues" in args:
-            assert "--fix-issues" in proc.stdout or "journal" in proc.stdout
+        if "--fix-issues" in args:  # what it applied is journaled for this project, and only that
+            listed = subprocess.run(
+                [podshift_exe(), "fixes", "list", "--project-dir", str(p.path)],
+                capture_output=True, text=True, check=False, timeout=60,
+            )  # fmt: skip
+            assert listed.returncode == 0, listed.stderr
+            if "FIXED" not in proc.stdout:
+                assert "no fixes recorded" in listed.stdout, listed.stdout
 
     return expect
 
