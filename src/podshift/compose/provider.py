@@ -70,6 +70,10 @@ class ComposeProvider(abc.ABC):
         a rebuild would run other images than the ones Docker ran).
         """
 
+    def stop(self) -> None:
+        """Stop the project's containers; they, their volumes and networks stay."""
+        self._run("stop")
+
     def down(self, *, volumes: bool = False) -> None:
         """Stop and remove containers and networks (named volumes too with *volumes*)."""
         self._run("down", *(["--volumes"] if volumes else []))

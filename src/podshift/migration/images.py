@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-import docker.errors
+from docker.errors import ImageNotFound
 
 from podshift.compose.model import ComposeProject, Service
 from podshift.errors import PodshiftError
@@ -81,7 +81,7 @@ def carry_images(
     for wanted in service_images(project):
         try:
             image = docker.client.images.get(wanted.docker_ref)
-        except docker.errors.ImageNotFound:
+        except ImageNotFound:
             image = None
         if image is None:
             if not wanted.buildable:
