@@ -125,7 +125,7 @@ class Prerequisites(Step):
             proc = subprocess.run(
                 self._argv(ctx, report),
                 env=self._env(ctx),
-                cwd=tmp,
+                cwd=ctx.project.project_dir,
                 capture_output=True,
                 text=True,
                 timeout=900,
