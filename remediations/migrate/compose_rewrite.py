@@ -97,7 +97,7 @@ class ComposeRewrite(Step):
     title = "Rewrite the compose file where Podman needs it here (image names, docker.sock), diff journaled"
     action = "migrate"
     order = 70
-    after = ("images",)
+    after = ("images", "volumes-final-sync")
 
     def plan(self, ctx: StepContext) -> Plan:
         changes = planned_changes(ctx)

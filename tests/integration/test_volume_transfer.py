@@ -100,7 +100,7 @@ def test_two_pass_copy_docker_to_podman(
     assert final.removed_entries >= 2
     assert verification.ok, verification.difference
     assert in_container(runtime, target.name) == in_container(docker_source.runtime, docker_source.name)
-    assert "|999|999|600|" in in_container(runtime, target.name)  # uid 999 inside stays 999 inside
+    assert "/secret|999|999|600|" in in_container(runtime, target.name)  # uid 999 inside stays 999 inside
 
     # Nothing changed since: a third pass (once the ctime window has passed) sends nothing.
     assert final.baseline is not None
