@@ -314,7 +314,7 @@ def test_migrate_to_rootless_podman(
 
 
 # -- kill -9, then the same command again ---------------------------------------------------------------------
-def _kill_when(project: Path, work: Path, ready: Any, timeout: float = 600) -> None:
+def _kill_when(project: Path, work: Path, ready: Any, *, delay: float = 0.0, timeout: float = 600) -> None:
     """Start a migration, SIGKILL its whole process group once *ready(journal steps)* says so."""
     argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(project)]
     proc = subprocess.Popen(
@@ -330,6 +330,7 @@ def _kill_when(project: Path, work: Path, ready: Any, timeout: float = 600) -> N
                 except ValueError:
                     steps = {}
                 if ready(steps):
+                    time.sleep(delay)
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
                     return
@@ -351,7 +352,9 @@ def test_kill_9_then_rerun_converges(docker_runtime: DockerRuntime, podman_runti
     try:
         digest = snapshot(VolumeRef(s.docker, s.volume)).digest()
         # In the middle of the volume copy.
-        _kill_when(s.dir, work, lambda st: st.get("volumes-bulk-copy", {}).get("state") == "running")
+        copying = lambda st: s.volume in st.get("volumes-bulk-copy", {}).get("data", {}).get("created", [])  # noqa: E731
+        _kill_when(s.dir, work, copying, delay=0.3)
+        assert StepJournal.open(s.dir, "migrate").state("volumes-bulk-copy") == "running"  # killed mid-copy
         target = access(VolumeRef(podman_runtime, s.volume))
         assert podman_runtime.volume(s.volume) is not None  # created, journaled, partly filled
         # At a step boundary: Docker stopped, nothing verified yet.
