@@ -373,6 +373,7 @@ def copy_volume(
         sent_bytes = 0  # nothing changed since the baseline: not even the top directory is touched
     else:
         sent_bytes = _stream(src, dst, source, target, send, live=live, counter=counter)
+    _sync(dst, target)
     seconds = time.monotonic() - began
     new_baseline = Baseline(listing_started, stats) if src.method == "host" else None
     count = len(send) if send is not None else len(stats)
@@ -588,6 +589,13 @@ class _Sink(_Proc):
         with contextlib.suppress(BrokenPipeError):
             self.proc.stdin.close()
         self._finish((0,), exc_type is not None)
+
+
+def _sync(dst: Access, target: VolumeRef) -> None:
+    """Write the target's filesystem out (``sync -f``): a copy counts only once it is on disk."""
+    if dst.mountpoint is None:
+        return  # the engine's import wrote it; podshift cannot reach its filesystem
+    run(dst.wrap(["sync", "-f", str(dst.mountpoint)]), timeout=3600).check()
 
 
 # -- removing entries from a target (before a pass writes it) ---------------------------------------------------
