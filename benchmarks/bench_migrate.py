@@ -10,21 +10,33 @@ volume.  Measured in this process, median (and minimum) of three runs, each into
 
 and the peak RSS of a copy+verify in a fresh child process at both sizes (flat within 10% expected).
 Targets: podshift <= 1.5 x floor (rootful); rootless ratio reported.  The disk is shared with other work:
-medians beside minimums.  Downtime (first failed to first good request) is not measured here yet.
+medians beside minimums.
+
+Downtime: the reference stack deployed on Docker with an empty api volume, and with ~335 MiB in it; a
+``podshift migrate`` (rootful) while the api's /health on 127.0.0.1 is probed every 100 ms; downtime =
+first failed to first good request.  Target: with data <= 2 x empty (one run each: a deploy and a
+migration take about a minute).  The Compose-only floor (stop + start of a prepared Podman stack) is
+not measured here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from podshift.commands import run
+from podshift.compose import load_project, provider_for
 from podshift.engines import podman_runtime_for
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.volumes.transfer import VolumeRef, access, copy_volume, verify_copy
@@ -93,6 +105,8 @@ def measure(docker: DockerRuntime, source: str, target_rt: PodmanRuntime, label:
 
 CHILD = """
 import resource, sys
+from podshift.commands import run
+from podshift.compose import load_project, provider_for
 from podshift.engines import podman_runtime_for
 from podshift.runtimes import DockerRuntime
 from podshift.volumes.transfer import VolumeRef, copy_volume, verify_copy
@@ -115,6 +129,98 @@ def peak_rss_mib(source: str) -> float:
         check=True,
     )
     return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def deploy(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> tuple[Path, int]:
+    """phoenix-hydra on Docker under unique names; (project dir, api port)."""
+    name = f"i11-bench-{uuid.uuid4().hex[:8]}"
+    stack = root / name
+    shutil.copytree(REPO / "examples" / "phoenix-hydra", stack)
+    compose = stack / "docker-compose.yml"
+    text = compose.read_text().replace("name: phoenix-hydra", f"name: {name}")
+    compose.write_text(text.replace("localhost/phoenix-hydra-", f"localhost/{name}-"))
+    ports = {s: free_port() for s in ("API", "WEB", "GATEWAY", "WORKER")}
+    (root / f"{name}-data").mkdir()
+    env = [f"PHOENIX_{k}_PORT={v}" for k, v in ports.items()]
+    env += [f"PHOENIX_SUBNET=10.11.{200 + len(list(root.iterdir())) % 50}.0/24", f"PHOENIX_DATA_DIR={root}/{name}-data"]
+    (stack / ".env").write_text("\n".join(env) + "\n")
+    run([str(stack / "compose/base/build-base.sh"), "docker"], timeout=300).check()
+    provider = provider_for(load_project(stack), docker)
+    try:
+        provider.up()
+    finally:
+        provider.close()
+    if data is not None:
+        mp = access(VolumeRef(docker, f"{name}_api-data")).mountpoint
+        assert mp is not None
+        (mp / "bench").mkdir()
+        fill(mp / "bench", *data)
+    return stack, ports["API"]
+
+
+def probe(port: int, stop: threading.Event, samples: list[tuple[float, bool]]) -> None:
+    while not stop.is_set():
+        t = time.monotonic()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=0.5) as r:
+                ok = r.status == 200
+        except OSError:
+            ok = False
+        samples.append((t, ok))
+        stop.wait(max(0.0, 0.1 - (time.monotonic() - t)))
+
+
+def downtime(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> float:
+    stack, port = deploy(docker, root, data)
+    samples: list[tuple[float, bool]] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=probe, args=(port, stop, samples))
+    thread.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "PODSHIFT_ROOTLESS_USER"}
+        argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(stack)]
+        done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(done.stdout[-2000:])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (samples and samples[-1][1]):
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join()
+        teardown(docker, stack)
+    first_bad = next((t for t, ok in samples if not ok), None)
+    if first_bad is None:
+        return 0.0
+    first_good = next((t for t, ok in samples if ok and t > first_bad), samples[-1][0])
+    return first_good - first_bad
+
+
+def teardown(docker: DockerRuntime, stack: Path) -> None:
+    project = load_project(stack)
+    podman = podman_runtime_for("root")
+    for runtime in (docker, podman):
+        provider = provider_for(project, runtime)
+        try:
+            provider.down(volumes=True)
+        except Exception as e:
+            print(f"teardown: {e}")
+        finally:
+            provider.close()
+        for service in project.services.values():
+            if service.image:
+                runtime.image_remove(service.image)
+    podman.close()
 
 
 def main() -> int:
