@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -152,7 +153,7 @@ def deploy(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> t
     ports = {s: free_port() for s in ("API", "WEB", "GATEWAY", "WORKER")}
     (root / f"{name}-data").mkdir()
     env = [f"PHOENIX_{k}_PORT={v}" for k, v in ports.items()]
-    env += [f"PHOENIX_SUBNET=10.11.{200 + len(list(root.iterdir())) % 50}.0/24", f"PHOENIX_DATA_DIR={root}/{name}-data"]
+    env += [f"PHOENIX_SUBNET=10.11.{random.randint(150, 250)}.0/24", f"PHOENIX_DATA_DIR={root}/{name}-data"]  # noqa: S311
     (stack / ".env").write_text("\n".join(env) + "\n")
     run([str(stack / "compose/base/build-base.sh"), "docker"], timeout=300).check()
     provider = provider_for(load_project(stack), docker)
