@@ -307,7 +307,7 @@ def test_migrate_to_rootless_podman(
         assert data.stat().st_uid == rootless_podman_runtime.run_as.uid  # type: ignore[union-attr]
         assert (work / "reports" / "migrate.log").is_file()
         assert (work / "reports" / "migrate.html").is_file()
-        assert (work / "reports" / "migrate.xml").is_file()
+        assert (work / "reports" / "migrate-junit.xml").is_file()
     finally:
         remove_stack(s, rootless_podman_runtime)
         shutil.rmtree(work, ignore_errors=True)
@@ -318,12 +318,13 @@ def _kill_when(project: Path, work: Path, ready: Any, *, delay: float = 0.0, tim
     """Start a migration, SIGKILL its whole process group once *ready(journal steps)* says so."""
     argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(project)]
     proc = subprocess.Popen(
-        argv, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        argv, cwd=work, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     deadline = time.monotonic() + timeout
+    steps: dict[str, Any] = {}
+    journal = project / ".podshift" / "migrate.json"
     try:
         while time.monotonic() < deadline:
-            journal = project / ".podshift" / "migrate.json"
             if journal.exists():
                 try:
                     steps = json.loads(journal.read_text())["steps"]
@@ -335,7 +336,8 @@ def _kill_when(project: Path, work: Path, ready: Any, *, delay: float = 0.0, tim
                     proc.wait()
                     return
             if proc.poll() is not None:
-                raise AssertionError(f"the migration ended (rc {proc.returncode}) before the kill point")
+                states = {n: e.get("state") for n, e in steps.items()}
+                raise AssertionError(f"the migration ended (rc {proc.returncode}) before the kill point: {states}")
             time.sleep(0.02)
         raise AssertionError("the kill point never came")
     finally:
@@ -351,8 +353,12 @@ def test_kill_9_then_rerun_converges(docker_runtime: DockerRuntime, podman_runti
     work = Path(tempfile.mkdtemp(prefix="i11-run-"))
     try:
         digest = snapshot(VolumeRef(s.docker, s.volume)).digest()
+
         # In the middle of the volume copy.
-        copying = lambda st: s.volume in st.get("volumes-bulk-copy", {}).get("data", {}).get("created", [])  # noqa: E731
+        def copying(st: dict[str, Any]) -> bool:  # the target volume exists (it is journaled first)
+            created = st.get("volumes-bulk-copy", {}).get("data", {}).get("created", [])
+            return s.volume in created and podman_runtime.volume(s.volume) is not None
+
         _kill_when(s.dir, work, copying, delay=0.3)
         assert StepJournal.open(s.dir, "migrate").state("volumes-bulk-copy") == "running"  # killed mid-copy
         target = access(VolumeRef(podman_runtime, s.volume))
