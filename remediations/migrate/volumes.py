@@ -36,6 +36,11 @@ def _moves(ctx: StepContext) -> tuple[VolumeMove, ...]:
     return tuple(VolumeMove(v, sizes.get(v, 0), f"docker:{v}", f"{target}:{v}") for v in volume_names(ctx))
 
 
+def _targets_exist(ctx: StepContext) -> bool:
+    runtime = ctx.podman()
+    return all(runtime.volume(v) is not None for v in volume_names(ctx))
+
+
 class VolumesBulkCopy(Step):
     name = "volumes-bulk-copy"
     title = "Create the Podman volumes and copy the bulk of the data while Docker still serves"
@@ -46,10 +51,7 @@ class VolumesBulkCopy(Step):
         return Plan(self.name, "project", self.title, volumes=_moves(ctx))
 
     def done(self, ctx: StepContext) -> bool:
-        if not super().done(ctx):
-            return False
-        runtime = ctx.podman()
-        return all(runtime.volume(v) is not None for v in volume_names(ctx))
+        return super().done(ctx) and _targets_exist(ctx)
 
     def run(self, ctx: StepContext) -> str | None:
         source_rt, target_rt = docker(ctx, self.name), podman(ctx, self.name)
@@ -113,10 +115,7 @@ class VolumesFinalSync(Step):
         )
 
     def done(self, ctx: StepContext) -> bool:
-        if not super().done(ctx):
-            return False
-        runtime = ctx.podman()
-        return all(runtime.volume(v) is not None for v in volume_names(ctx))
+        return super().done(ctx) and _targets_exist(ctx)
 
     def run(self, ctx: StepContext) -> str | None:
         source_rt, target_rt = docker(ctx, self.name), podman(ctx, self.name)

@@ -20,7 +20,6 @@ import sys
 import tempfile
 import textwrap
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from podshift.steps import StepJournal
 from podshift.volumes.transfer import VolumeRef, access, snapshot
 
 from ..conftest import EXAMPLE, REPO
+from .conftest import http
 from .volume_content import fill, in_container
 
 pytestmark = pytest.mark.xdist_group("migrate")
@@ -59,19 +59,6 @@ def free_ports(n: int) -> list[int]:
         if len(found) == n:
             return found
     raise RuntimeError("no free ports left in 21100-21199")
-
-
-def http(url: str, data: bytes | None = None, attempts: int = 20) -> str:
-    last: Exception | None = None
-    for _ in range(attempts):
-        try:
-            with urllib.request.urlopen(url, data=data, timeout=5) as r:  # noqa: S310 - 127.0.0.1 only
-                body: bytes = r.read()
-                return body.decode()
-        except OSError as e:
-            last = e
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer: {last}")
 
 
 @dataclass
