@@ -15,8 +15,8 @@ medians beside minimums.
 Downtime: the reference stack deployed on Docker with an empty api volume, and with ~335 MiB in it; a
 ``podshift migrate`` (rootful) while the api's /health on 127.0.0.1 is probed every 100 ms; downtime =
 first failed to first good request.  Target: with data <= 2 x empty (medians of three alternating
-runs; a deploy and a migration take about a minute each).  The Compose-only floor (stop + start of a prepared Podman stack) is
-not measured here.
+runs; a deploy and a migration take about a minute each).  The Compose-only floor (stop + start of a
+prepared Podman stack) is not measured here.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import random
 import shutil
 import socket
 import statistics
+import tempfile
 import subprocess
 import sys
 import threading
@@ -272,14 +273,13 @@ def main() -> int:
         dt_ratio = dt_full / max(dt_empty, 0.1)
         print(
             f"downtime: median {dt_empty:.2f} s with an empty volume, {dt_full:.2f} s with ~335 MiB "
-            f"({dt_ratio:.2f} x; runs {', '.join(f'{x:.2f}' for x in empties)} / {', '.join(f'{x:.2f}' for x in fulls)})"
+            f"({dt_ratio:.2f} x; runs {[round(x, 2) for x in empties]} / {[round(x, 2) for x in fulls]})"
         )
         report["downtime"] = {"empty": empties, "full": fulls, "ratio": dt_ratio}
         print(json.dumps(report))
         good = ok and flat and dt_ratio <= 2
-        print(
-            f"bench_migrate: {'OK' if good else 'OVER TARGET'} (move <= {TARGET} x floor, memory within 10%, downtime <= 2 x)"
-        )
+        targets = f"move <= {TARGET} x floor, memory within 10%, downtime <= 2 x"
+        print(f"bench_migrate: {'OK' if good else 'OVER TARGET'} ({targets})")
         return 0 if good else 1
     finally:
         for name in volumes.values():
