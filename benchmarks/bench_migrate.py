@@ -27,9 +27,9 @@ import random
 import shutil
 import socket
 import statistics
-import tempfile
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -107,8 +107,6 @@ def measure(docker: DockerRuntime, source: str, target_rt: PodmanRuntime, label:
 
 CHILD = """
 import resource, sys
-from podshift.commands import run
-from podshift.compose import load_project, provider_for
 from podshift.engines import podman_runtime_for
 from podshift.runtimes import DockerRuntime
 from podshift.volumes.transfer import VolumeRef, copy_volume, verify_copy
