@@ -19,7 +19,7 @@ import os
 import shutil
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -336,8 +336,11 @@ class BackupStore:
             restored.append(dest)
         return restored
 
-    def restore_volume(self, name: str, runtime: Runtime, target: str) -> None:
-        """Restore archive *name* into a new, empty volume *target* of *runtime*, verified before use."""
+    def restore_volume(self, name: str, runtime: Runtime, target: str, labels: Mapping[str, str] | None = None) -> None:
+        """Restore archive *name* into a new, empty volume *target* of *runtime*, verified before use.
+
+        *labels* go on the new volume (e.g. the Compose project's, so that the Compose tool owns it).
+        """
         manifest = self.manifest()
         archive = next((a for a in manifest.archives if a.name == name), None)
         if archive is None:
@@ -348,7 +351,7 @@ class BackupStore:
         scan_file(str(path), archive=archive.archive, safe=True)  # refuses escapes before any write
         if runtime.volume(target) is not None:
             raise BackupError(self.path, f"volume {target} already exists on {runtime.label}: restore into a new one")
-        runtime.volume_create(target, {"io.podshift.restored-from": name})
+        runtime.volume_create(target, {**(labels or {}), "io.podshift.restored-from": name})
         try:
             runtime.volume_import(target, file_chunks(str(path)))
             restored = scan(runtime.volume_export(target), archive=f"{runtime.label}:{target}", safe=False)
