@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from podshift.atomic import fsync_path
+from podshift.backup import trust
 from podshift.backup.configs import backup_name, data_dirs, discover
 from podshift.backup.direct import archive_directory
 from podshift.backup.manifest import JSON_NAME, SUMS_NAME, TXT_NAME, Archive, ConfigFile, Manifest, sums
@@ -203,6 +204,7 @@ class BackupStore:
             if problems:
                 raise BackupError(tmp, "the new backup does not verify: " + "; ".join(problems[:5]))
             self._put_in_place(tmp)
+            trust.record(self.path, "podshift backup (every byte hashed as written)")
             return manifest
         except OSError as e:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -309,7 +311,10 @@ class BackupStore:
     def verify(self) -> list[str]:
         if not self.path.exists():
             raise BackupError(self.path, "no backup here: take one with `podshift backup`")
-        return verify_dir(self.path)
+        problems = verify_dir(self.path)
+        if not problems:
+            trust.record(self.path, "podshift backup --verify")
+        return problems
 
     def manifest(self) -> Manifest:
         problems = _check_manifest_files(self.path)
