@@ -32,6 +32,7 @@ from podshift.runtimes.base import (
     helper_is_stale,
     helper_labels,
 )
+from podshift.runtimes.transport import docker_client
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 START_HINT = (
@@ -93,7 +94,7 @@ class DockerRuntime(Runtime):
         if self._client is None:
             try:
                 if self.socket:
-                    self._client = docker.DockerClient(base_url=self.address, timeout=120)
+                    self._client = docker_client(self.socket, timeout=120)  # closes a failed connect's socket
                 else:  # DOCKER_HOST and its TLS settings (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), as docker-py reads them
                     self._client = docker.from_env(timeout=120, use_ssh_client=self.address.startswith("ssh://"))
             except _CONNECTION_ERRORS as e:
