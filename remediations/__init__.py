@@ -16,6 +16,7 @@ from podshift.remediation import Fix
 from podshift.remediations.containers_conf import DefaultUlimits, SelectOciRuntime
 from podshift.remediations.files import BackupDir, BindMountPermissions
 from podshift.remediations.images import QualifyImages
+from podshift.remediations.migrate import MIGRATE_STEPS
 from podshift.remediations.network import DevNetTun, UnprivilegedPortStart
 from podshift.remediations.podman_socket import StartPodmanSocket
 from podshift.remediations.recover.build import BuildServices, CarryBaseImages, CleanBuildArtefacts, RewriteChmod
@@ -53,6 +54,7 @@ def pytest_podshift_fixes(config: pytest.Config) -> list[Fix]:
 
 #: podshift's own steps, for every action (each step says which action it belongs to).
 ALL_STEPS: tuple[type[Step], ...] = (
+    *MIGRATE_STEPS,
     DiagnosisReport,
     FindBlockers,
     StopServices,

@@ -112,3 +112,26 @@ def test_an_export_read_in_part_leaves_nothing_open(
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
     engine.volume_remove(volume)  # without force: no helper container still holds it
     assert engine.volume(volume) is None
+
+
+def test_concurrent_disk_usage_scans_wait_for_each_other(docker_runtime: DockerRuntime) -> None:
+    """dockerd refuses a second concurrent `system df` (500 "already running"); podshift waits instead."""
+    errors: list[BaseException] = []
+    sizes: list[dict[str, int]] = []
+
+    def scan() -> None:
+        runtime = DockerRuntime()
+        try:
+            sizes.append(runtime.volume_sizes())
+        except BaseException as e:  # collected and asserted below, in the test's own thread
+            errors.append(e)
+        finally:
+            runtime.close()
+
+    threads = [threading.Thread(target=scan) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert len(sizes) == 4

@@ -6,6 +6,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -219,7 +220,17 @@ class DockerRuntime(Runtime):
         return VolumeInfo.from_attrs(v.attrs)
 
     def volume_sizes(self) -> dict[str, int]:
-        volumes = self.client.df().get("Volumes") or []
+        # dockerd runs one disk-usage scan at a time and answers any concurrent one with
+        # 500 "a disk usage operation is already running": wait for the other scan instead.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                volumes = self.client.df().get("Volumes") or []
+                break
+            except docker.errors.APIError as e:
+                if "already running" not in str(e.explanation or e) or time.monotonic() > deadline:
+                    raise EngineError("docker", "disk usage", str(e.explanation or e)) from e
+                time.sleep(0.5)
         return {v["Name"]: int((v.get("UsageData") or {}).get("Size", 0) or 0) for v in volumes}
 
     def remove_stale_helpers(self) -> None:

@@ -280,9 +280,13 @@ class PodmanRuntime(Runtime):
     def volume_import(self, name: str, tar_stream: Iterable[bytes]) -> None:
         if self.volume(name) is None:
             raise EngineError(self.label, f"import into volume {name}", "no such volume")
-        with _StreamingCli(["podman", "volume", "import", name, "-"], self.run_as, direction="in") as cli:
+        self._stream_into(["podman", "volume", "import", name, "-"], tar_stream)
+
+    def _stream_into(self, argv: Sequence[str], chunks: Iterable[bytes]) -> None:
+        """Run a podman command (as the engine's user) with *chunks* on its stdin."""
+        with _StreamingCli(argv, self.run_as, direction="in") as cli:
             try:
-                for chunk in tar_stream:
+                for chunk in chunks:
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(cli.fd, view) :]
@@ -290,6 +294,14 @@ class PodmanRuntime(Runtime):
                 pass  # podman exited early: its exit code and stderr say why
 
     # -- images ------------------------------------------------------------------------------
+    def image_load(self, archive: Iterable[bytes]) -> None:
+        """``podman load`` an image archive (``docker save`` format) streamed in.
+
+        Run as the engine's user, so a rootless store receives it; the stream
+        never sits in memory or in a file.
+        """
+        self._stream_into(["podman", "load"], archive)
+
     def image(self, ref: str) -> ImageInfo | None:
         try:
             img = self.client.images.get(ref)
