@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from podshift.backup.restore import restore_volume
 from podshift.backup.store import BackupStore
 from podshift.commands import run
 from podshift.compose.provider import provider_for
@@ -139,7 +140,7 @@ class RestoreVolumes(_VolumeStep):
                     runtime.volume_remove(g.volume)
                 ctx.log.info("restoring %s from %s", g.volume, store.path)
                 # The Compose labels podman-compose gives its volumes: it owns (and `down -v` removes) this one.
-                store.restore_volume(g.volume, runtime, g.volume, labels=compose_labels(ctx.project.name))
+                restore_volume(store, g.volume, runtime, g.volume, labels=compose_labels(ctx.project.name))
             provider.up()
         except PodshiftError as e:
             raise StepFailed(self.name, f"restoring the volumes failed: {e}", "podshift diagnose") from e

@@ -52,6 +52,7 @@ def record(backup: Path, how: str) -> None:
         {"backup": str(backup.resolve()), "verified_at": time.time(), "how": how, "files": fingerprint(backup)}
     ).encode()
     try:
+        host_state_dir().mkdir(mode=0o700, parents=True, exist_ok=True)  # 0700: the signing key lives there too
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_file_atomically(path, body, 0o600)
     except OSError as e:  # only speed is lost: the next check verifies deeply again

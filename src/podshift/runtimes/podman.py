@@ -204,12 +204,24 @@ class PodmanRuntime(Runtime):
             service=labels.get(SERVICE_LABEL),
             labels=labels,
             volumes=tuple(m["Name"] for m in attrs.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")),
+            writable_volumes=tuple(
+                m["Name"]
+                for m in attrs.get("Mounts") or []
+                if m.get("Type") == "volume" and m.get("Name") and m.get("RW", True)
+            ),
         )
 
     def project_containers(self, project: str) -> list[ContainerInfo]:
         found = self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
         # list() returns summaries without health: inspect each for the full state.
         return [self._container_info(self.client.containers.get(c.id)) for c in found]
+
+    def containers_mounting(self, volume: str) -> list[ContainerInfo]:
+        result = []
+        for c in self.client.containers.list(all=True, filters={"volume": volume}):
+            with contextlib.suppress(podman.errors.NotFound):  # removed meanwhile (another podshift's helper)
+                result.append(self._container_info(self.client.containers.get(c.id)))
+        return result
 
     def project_volumes(self, project: str) -> list[VolumeInfo]:
         found = self.client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
@@ -246,6 +258,17 @@ class PodmanRuntime(Runtime):
             pass
         except podman.errors.APIError as e:
             raise EngineError(self.label, f"remove volume {name}", str(e)) from e
+
+    def direct_path(self, volume: VolumeInfo) -> Path | None:
+        """The volume's directory for rootful Podman run as root (local driver): containers see it as it is.
+
+        Rootless volumes are None: their owners are shifted into the user's
+        namespace, so host root would read and write the wrong ids.
+        """
+        if self.rootless or os.geteuid() != 0 or volume.driver != "local" or not volume.mountpoint:
+            return None
+        path = Path(volume.mountpoint)
+        return path if path.is_dir() else None
 
     def volume_export(self, name: str) -> Iterator[bytes]:
         if self.volume(name) is None:
