@@ -418,7 +418,8 @@ def test_disk_full_keeps_the_previous_backup(docker_runtime: DockerRuntime, tmp_
         assert not list(small.glob(".docker-backup.*")), "the temporary backup was left behind"
     finally:
         docker_runtime.volume_remove(volume, force=True)
-        subprocess.run(["umount", str(small)], check=False)
+        # --lazy: a process still holding a file there (the CLI exiting) must not leave the tmpfs mounted
+        subprocess.run(["umount", "--lazy", str(small)], check=False)
 
 
 @pytest.mark.parametrize("engine", ["docker"], indirect=True)
