@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
 from podshift.atomic import fsync_path
 from podshift.backup.configs import backup_name, data_dirs, discover
@@ -44,6 +44,9 @@ from podshift.errors import PodshiftError
 from podshift.runtimes.base import Runtime
 
 BACKUP_DIR = ".docker-backup"
+#: The rollback's snapshot of the Podman side lives inside the backup directory, under this name
+#: (``podman-snapshot/``, and its temporaries while one is taken); it is not part of the backup.
+SNAPSHOT_DIR = "podman-snapshot"
 log = logging.getLogger("podshift.backup")
 
 
@@ -129,10 +132,17 @@ class BackupStore:
 
     project_dir: Path
     _created_tmp: list[Path] = field(default_factory=list)
+    #: the directory's name; it is built in temporary siblings of it (``<name>.tmp-<pid>``)
+    dir_name: ClassVar[str] = BACKUP_DIR
+
+    @property
+    def base(self) -> Path:
+        """The directory the store's directory (and its temporaries) live in."""
+        return self.project_dir
 
     @property
     def path(self) -> Path:
-        return self.project_dir / BACKUP_DIR
+        return self.base / self.dir_name
 
     def exists(self) -> bool:
         return (self.path / JSON_NAME).is_file()
@@ -154,14 +164,14 @@ class BackupStore:
     # -- creating ---------------------------------------------------------------------------------------
     def recover_interrupted(self) -> None:
         """Leave the previous good state usable after a crash: drop temporaries, put back an orphaned old backup."""
-        for tmp in self.project_dir.glob(f"{BACKUP_DIR}.tmp-*"):
+        for tmp in self.base.glob(f"{self.dir_name}.tmp-*"):
             pid = tmp.name.rsplit("-", 1)[-1]
             if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-        olds = sorted(self.project_dir.glob(f"{BACKUP_DIR}.old-*"))
+        olds = sorted(self.base.glob(f"{self.dir_name}.old-*"))
         if olds and not self.path.exists():
             os.rename(olds[-1], self.path)
-        for old in self.project_dir.glob(f"{BACKUP_DIR}.old-*"):
+        for old in self.base.glob(f"{self.dir_name}.old-*"):
             shutil.rmtree(old, ignore_errors=True)
 
     def create(
@@ -183,7 +193,7 @@ class BackupStore:
                 "a backup already exists: verify it with `podshift backup --verify`, "
                 "or replace it with --force (the old one stays until the new one is verified)",
             )
-        tmp = self.project_dir / f"{BACKUP_DIR}.tmp-{os.getpid()}"
+        tmp = self.base / f"{self.dir_name}.tmp-{os.getpid()}"
         try:
             os.mkdir(tmp, 0o700)
             tmp.chmod(0o700)  # whatever the umask
@@ -298,10 +308,13 @@ class BackupStore:
     def _put_in_place(self, tmp: Path) -> None:
         old = None
         if self.path.exists():
-            old = self.project_dir / f"{BACKUP_DIR}.old-{os.getpid()}"
+            if (self.path / SNAPSHOT_DIR).is_dir() and self.dir_name == BACKUP_DIR:
+                # A rollback's snapshot of the Podman side is not part of the backup: it stays.
+                os.rename(self.path / SNAPSHOT_DIR, tmp / SNAPSHOT_DIR)
+            old = self.base / f"{self.dir_name}.old-{os.getpid()}"
             os.rename(self.path, old)
         os.rename(tmp, self.path)
-        fsync_path(self.project_dir)
+        fsync_path(self.base)
         if old is not None:
             shutil.rmtree(old)
 
@@ -455,9 +468,13 @@ def _check_files(path: Path, manifest: Manifest, *, deep: bool, hashes: bool) ->
         difference = compare_entries(a.entries, entries)
         if difference:
             problems.append(f"{a.archive} differs from the manifest: {difference}")
-    present = {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() or p.is_symlink()}
+    present = {
+        str(p.relative_to(path))
+        for p in path.rglob("*")
+        if (p.is_file() or p.is_symlink()) and not p.relative_to(path).parts[0].startswith(SNAPSHOT_DIR)
+    }
     problems += [f"unexpected {p}" for p in sorted(present - expected)]
     return problems
 
 
-__all__ = ["BACKUP_DIR", "CHUNK", "BackupError", "BackupStore", "compare_entries", "verify_dir"]
+__all__ = ["BACKUP_DIR", "CHUNK", "SNAPSHOT_DIR", "BackupError", "BackupStore", "compare_entries", "verify_dir"]
