@@ -274,7 +274,7 @@ class PodmanRuntime(Runtime):
     def volume_sizes(self) -> dict[str, int]:
         """Bytes used by each volume, from ``podman system df`` (through the API)."""
         try:
-            volumes = self.client.df().get("Volumes") or []  # type: ignore[no-untyped-call]
+            volumes = self.client.df().get("Volumes") or []
         except _CONNECTION_ERRORS as e:
             raise self._unavailable(e) from e
         return {str(v.get("VolumeName") or v.get("Name")): int(v.get("Size") or 0) for v in volumes}
