@@ -1,4 +1,7 @@
-"""podshift's own fixes, one module per area, offered through the ``pytest_podshift_fixes`` hook.
+"""podshift's own fixes and steps, one module per area, offered through podshift's hooks.
+
+Fixes (``pytest_podshift_fixes``) repair what a readiness check found; steps
+(``pytest_podshift_steps``) make up the actions migrate, rollback and recover.
 
 Each fix plans exactly what it will change (a diff for files, the exact
 commands otherwise) and is applied, journaled and proven by its check only
@@ -10,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from podshift.remediation import Fix
+from podshift.steps import Step
 from remediations.containers_conf import DefaultUlimits, SelectOciRuntime
 from remediations.files import BackupDir, BindMountPermissions
 from remediations.images import QualifyImages
@@ -33,3 +37,12 @@ ALL_FIXES: tuple[type[Fix], ...] = (
 @pytest.hookimpl
 def pytest_podshift_fixes(config: pytest.Config) -> list[Fix]:
     return [fix() for fix in ALL_FIXES]
+
+
+#: podshift's own steps, for every action (each step says which action it belongs to).
+ALL_STEPS: tuple[type[Step], ...] = ()
+
+
+@pytest.hookimpl
+def pytest_podshift_steps(config: pytest.Config, action: str, scenario: str | None) -> list[Step]:
+    return [step() for step in ALL_STEPS]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 from _pytest.runner import runtestprotocol
 
+from podshift import stepping
 from podshift.engines import podman_user
 from podshift.errors import PodshiftError
 from podshift.hoststate import host_changed
@@ -145,8 +146,8 @@ class FixRunner:
 def configure(config: pytest.Config) -> None:
     """Register the runner when --fix-issues is given; fixing runs serially."""
     if not config.getoption("podshift_fix_issues"):
-        if config.getoption("podshift_dry_run"):
-            raise pytest.UsageError("--dry-run goes with --fix-issues")
+        if config.getoption("podshift_dry_run") and not stepping.action_of(config)[0]:
+            raise pytest.UsageError("--dry-run goes with --fix-issues, --migrate, --rollback or --recover")
         return
     if getattr(config.option, "numprocesses", None):
         # xdist's pytest_configure is trylast: switching it off here keeps the run in-process.

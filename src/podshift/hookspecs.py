@@ -8,6 +8,7 @@ import pytest
 
 if TYPE_CHECKING:
     from podshift.remediation import Fix
+    from podshift.steps import Step
 
 
 @pytest.hookspec
@@ -18,5 +19,19 @@ def pytest_podshift_fixes(config: pytest.Config) -> list[Fix]:
     ``--fix-issues`` a failed check's fix is planned, applied, journaled and
     the check is run again.  podshift's own fixes live in ``remediations/``;
     a third party returns its own from a conftest or plugin.
+    """
+    raise NotImplementedError
+
+
+@pytest.hookspec
+def pytest_podshift_steps(config: pytest.Config, action: str, scenario: str | None) -> list[Step]:
+    """Return the steps this plugin provides for *action* (``migrate``, ``rollback``, ``recover``).
+
+    Called once per session that runs an action (``--migrate``, ``--rollback``,
+    ``--recover SCENARIO``).  Every implementation's steps are pooled, those whose
+    ``action`` (and, for recover, ``scenarios``) match are kept, and they are
+    ordered by their ``after``/``before`` names and ``order`` numbers.  podshift's
+    own steps live in ``remediations/``; a third party returns its own (say,
+    "drain the load balancer") from a conftest or plugin.
     """
     raise NotImplementedError

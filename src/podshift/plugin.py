@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 
-from podshift import fixing, hoststate, markers, outcomes
+from podshift import fixing, hoststate, markers, outcomes, stepping
 from podshift.compose.model import ComposeProject, load_project
 from podshift.engines import engines_required, make_runtime
 from podshift.errors import EngineUnavailable, PodshiftError
@@ -71,6 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="with --fix-issues: also apply system-scope fixes (/etc, sysctl, other users; needs root)",
     )
+    stepping.addoption(group)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -84,6 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(outcomes, "podshift-outcomes")
     config.pluginmanager.register(ReadinessReporter(config), "podshift-readiness")
     fixing.configure(config)
+    stepping.configure(config)
 
 
 def project_dir(config: pytest.Config) -> Path:

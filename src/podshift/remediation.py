@@ -129,8 +129,21 @@ class CommandStep:
 
 
 @dataclass(frozen=True)
+class VolumeMove:
+    """A volume's data to be copied (or restored): where from, where to, how much."""
+
+    name: str
+    size: int
+    source: str  # e.g. "docker:phoenix_api-data"
+    target: str  # e.g. "podman(podshift):phoenix_api-data"
+
+    def render(self) -> str:
+        return f"volume {self.name}: {self.source} -> {self.target} ({self.size / 2**20:.1f} MiB)"
+
+
+@dataclass(frozen=True)
 class Plan:
-    """Exactly what a fix will change."""
+    """Exactly what a fix (or a step) will change."""
 
     fix: str
     scope: Scope
@@ -140,10 +153,12 @@ class Plan:
     notes: tuple[str, ...] = field(default=())
     #: files the commands change (e.g. usermod and /etc/subuid): journaled so revert restores their bytes
     touches: tuple[Path, ...] = ()
+    #: volume data a step copies
+    volumes: tuple[VolumeMove, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.commands and not any(f.changes_anything for f in self.files)
+        return not self.commands and not self.volumes and not any(f.changes_anything for f in self.files)
 
     def render(self) -> str:
         """The plan as a user reads it: the diff is the documentation."""
@@ -153,6 +168,7 @@ class Plan:
                 lines.append(f.diff().rstrip("\n"))
         for c in self.commands:
             lines.append(f"$ {c.render()}")
+        lines += [v.render() for v in self.volumes]
         lines += list(self.notes)
         return "\n".join(lines)
 

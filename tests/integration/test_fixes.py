@@ -96,7 +96,11 @@ BROKEN_CONF = (
 
 
 @pytest.mark.xdist_group("podman")
-def test_runtime_and_ulimit_fixes(project_copy: Path, conf_file: Path, journal_env: dict[str, str]) -> None:
+def test_runtime_and_ulimit_fixes(
+    project_copy: Path, conf_file: Path, journal_env: dict[str, str], podman_runtime: PodmanRuntime
+) -> None:
+    # The checks' smoke container runs as the rootless user; the proof below runs as root.
+    ensure_helper_image(podman_runtime)
     conf_file.write_text(BROKEN_CONF)
     original = conf_file.read_bytes()
     env = {**journal_env, "CONTAINERS_CONF": str(conf_file)}
