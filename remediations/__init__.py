@@ -19,6 +19,7 @@ from remediations.files import BackupDir, BindMountPermissions
 from remediations.images import QualifyImages
 from remediations.network import DevNetTun, UnprivilegedPortStart
 from remediations.podman_socket import StartPodmanSocket
+from remediations.rollback import ROLLBACK_STEPS
 from remediations.subids import SubIdRanges
 
 ALL_FIXES: tuple[type[Fix], ...] = (
@@ -40,7 +41,7 @@ def pytest_podshift_fixes(config: pytest.Config) -> list[Fix]:
 
 
 #: podshift's own steps, for every action (each step says which action it belongs to).
-ALL_STEPS: tuple[type[Step], ...] = ()
+ALL_STEPS: tuple[type[Step], ...] = (*ROLLBACK_STEPS,)
 
 
 @pytest.hookimpl

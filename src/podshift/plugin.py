@@ -110,8 +110,12 @@ def require_project(config: pytest.Config) -> ComposeProject:
     """
     project = config.stash.get(_project_key, None)
     if project is None:
+        # A rollback also works when the compose file is gone (its backup holds it).
+        from podshift.rollback.project import load_for_rollback
+
+        rollback = stepping.action_of(config)[0] == "rollback"
         try:
-            project = load_project(project_dir(config))
+            project = load_for_rollback(project_dir(config)) if rollback else load_project(project_dir(config))
         except PodshiftError as e:
             raise pytest.UsageError(f"podshift: {e}") from None
         config.stash[_project_key] = project

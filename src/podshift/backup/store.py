@@ -349,8 +349,12 @@ class BackupStore:
             restored.append(dest)
         return restored
 
-    def restore_volume(self, name: str, runtime: Runtime, target: str) -> None:
-        """Restore archive *name* into a new, empty volume *target* of *runtime*, verified before use."""
+    def restore_volume(self, name: str, runtime: Runtime, target: str, *, into_empty: bool = False) -> None:
+        """Restore archive *name* into a new, empty volume *target* of *runtime*, verified before use.
+
+        With *into_empty*, *target* is an existing volume the caller emptied (a rollback
+        refills the volume Compose knows by name); it is left in place on failure.
+        """
         manifest = self.manifest()
         archive = next((a for a in manifest.archives if a.name == name), None)
         if archive is None:
@@ -359,9 +363,12 @@ class BackupStore:
         if not path.is_file() or _sha256(path) != archive.sha256:
             raise BackupError(path, "missing or does not match its manifest checksum: refusing to restore it")
         scan_file(str(path), archive=archive.archive, safe=True)  # refuses escapes before any write
-        if runtime.volume(target) is not None:
-            raise BackupError(self.path, f"volume {target} already exists on {runtime.label}: restore into a new one")
-        runtime.volume_create(target, {"io.podshift.restored-from": name})
+        if not into_empty:
+            if runtime.volume(target) is not None:
+                raise BackupError(
+                    self.path, f"volume {target} already exists on {runtime.label}: restore into a new one"
+                )
+            runtime.volume_create(target, {"io.podshift.restored-from": name})
         try:
             runtime.volume_import(target, file_chunks(str(path)))
             restored = scan(runtime.volume_export(target), archive=f"{runtime.label}:{target}", safe=False)
@@ -369,7 +376,8 @@ class BackupStore:
             if difference:
                 raise BackupError(path, f"volume {target} does not match the manifest after restore: {difference}")
         except BaseException:
-            runtime.volume_remove(target, force=True)
+            if not into_empty:
+                runtime.volume_remove(target, force=True)
             raise
 
 
