@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from podshift.backup.store import BackupStore
 from podshift.remediation import CommandStep, Plan
 from podshift.rollback import verify
 from podshift.rollback.podman_side import find_project
@@ -52,7 +53,7 @@ class Cleanup(Step):
         problems = (
             verify.service_problems(docker_rt, project)
             + verify.endpoint_problems(project)
-            + verify.config_problems(verify.BackupStore(project.project_dir))
+            + verify.config_problems(BackupStore(project.project_dir))
             + verify.volume_problems(docker_rt, project, record)
             + verify.podman_problems(podman_rt, project)
             + verify.port_problems(docker_rt, project)

@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--verify-only", action="store_true", help="list what would be backed up; write nothing")
     backup.add_argument("--verify", action="store_true", help="check an existing backup against its manifest")
     backup.add_argument("--engine", choices=["docker", "podman"], default="docker", help="where the volumes are")
+    rollback = verbs.add_parser(
+        "rollback", parents=[common], help="bring the project back from Podman to Docker (seven steps, verified)"
+    )
+    rollback.add_argument("--force", action="store_true", help="do not ask for confirmation (needed without a TTY)")
+    rollback.add_argument("--keep-data", action="store_true", help="carry the data written under Podman back")
+    rollback.add_argument("--verify-only", action="store_true", help="check the prerequisites, print the plan")
+    rollback.add_argument("--cleanup", action="store_true", help="remove the Podman side once the rollback verified")
+    rollback.add_argument("--rootless-user", metavar="USER", help="the user whose rootless Podman holds the project")
     fixes = verbs.add_parser(
         "fixes", parents=[common], help="list or revert the fixes podshift applied (reports/fixes-journal.json)"
     )
@@ -145,6 +153,25 @@ def _backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rollback(args: argparse.Namespace) -> int:
+    from podshift.paths import default_reports_dir
+    from podshift.rollback import command
+
+    project_dir = Path(args.project_dir).expanduser().resolve() if args.project_dir else Path.cwd()
+    request = command.RollbackRequest(
+        project_dir=project_dir,
+        checks=checks_dir(),
+        rootdir=source_root(),
+        reports=default_reports_dir(),
+        force=args.force,
+        keep_data=args.keep_data,
+        verify_only=args.verify_only,
+        cleanup=args.cleanup,
+        rootless_user=args.rootless_user,
+    )
+    return command.run(request)
+
+
 def _log_to(path: Path) -> None:
     """Every action leaves a readable log in reports/."""
     import logging
@@ -185,13 +212,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.project_dir:
-            load_project(args.project_dir)  # one clear line for a bad project, before any work
+            # One clear line for a bad project, before any work (a rollback also works when the
+            # compose file is gone and the backup holds it).
+            if args.verb == "rollback":
+                from podshift.rollback.project import load_for_rollback
+
+                load_for_rollback(args.project_dir)
+            else:
+                load_project(args.project_dir)
         if args.verb == "validate":
             return _validate(args)
         if args.verb == "fixes":
             return _fixes(args.action)
         if args.verb == "backup":
             return _backup(args)
+        if args.verb == "rollback":
+            return _rollback(args)
     except ProjectError as e:  # the --project-dir given is not a usable project: the user's input
         print(f"podshift: error: {e}", file=sys.stderr)
         return EXIT_USAGE
