@@ -6,7 +6,7 @@ import time
 
 from podshift.compose.model import ComposeProject
 from podshift.compose.provider import DockerComposeProvider
-from podshift.errors import EngineUnavailable, PodshiftError
+from podshift.errors import CommandError, EngineUnavailable, PodshiftError
 from podshift.remediation import CommandStep, Plan
 from podshift.rollback.ports import holders
 from podshift.rollback.verify import service_problems
@@ -89,6 +89,12 @@ class StartDocker(Step):
             built = _missing_images(project, runtime)
             for name in built:
                 provider._run("build", name, timeout=1200)
+            # Docker's containers from before the migration (stopped, maybe attached to a network the
+            # migration removed): Compose makes them afresh; their volumes are kept.
+            for c in runtime.project_containers(project.name):
+                if c.status != "running":
+                    ctx.log.info("remove stale Docker container %s (%s)", c.name, c.status)
+                    runtime.remove_container(c.name)
             conflicts = _port_conflicts(project, runtime)
             if conflicts:
                 raise StepFailed(self.name, "; ".join(conflicts), RERUN)
@@ -99,8 +105,11 @@ class StartDocker(Step):
             )
         except StepFailed:
             raise
+        except CommandError as e:
+            tail = " | ".join(line.strip() for line in e.stderr.strip().splitlines()[-3:]) or "no output"
+            raise StepFailed(self.name, f"`docker compose` exited {e.returncode}: {tail}", RERUN) from e
         except PodshiftError as e:
-            raise StepFailed(self.name, f"`docker compose up` failed: {e}", RERUN) from e
+            raise StepFailed(self.name, f"could not start the stack: {e}", RERUN) from e
         problems = service_problems(runtime, project)
         if problems:
             raise StepFailed(self.name, f"started, but not healthy: {'; '.join(problems)}", RERUN)

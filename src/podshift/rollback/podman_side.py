@@ -73,9 +73,20 @@ def take_down(runtime: PodmanRuntime, project: str, *, stop_timeout: int = 10) -
             runtime.stop(c.name, timeout=stop_timeout)
         except EngineError as e:  # gone meanwhile, or refuses: removal below forces it
             log.warning("%s: stop %s: %s", runtime.label, c.name, e)
-    for c in found.containers:
-        log.info("%s: remove container %s", runtime.label, c.name)
-        runtime.remove_container(c.name)
+    # Containers that others depend on (podman-compose links them with --requires) can only go after
+    # those: remove in passes, each removing what nothing depends on any more.
+    pending = list(found.containers)
+    while pending:
+        refused: list[tuple[ContainerInfo, EngineError]] = []
+        for c in pending:
+            log.info("%s: remove container %s", runtime.label, c.name)
+            try:
+                runtime.remove_container(c.name)
+            except EngineError as e:
+                refused.append((c, e))
+        if len(refused) == len(pending):
+            raise refused[0][1]
+        pending = [c for c, _ in refused]
     for pod in found.pods:
         log.info("%s: remove pod %s", runtime.label, pod.name)
         runtime.pod_remove(pod.name)

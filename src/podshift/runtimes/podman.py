@@ -386,8 +386,12 @@ class PodmanRuntime(Runtime):
             c.start()
 
     def remove_container(self, container: str) -> None:
-        with contextlib.suppress(podman.errors.NotFound):
+        try:
             self.client.containers.remove(container, force=True)
+        except podman.errors.NotFound:
+            pass
+        except podman.errors.APIError as e:  # e.g. other containers depend on it (podman-compose's --requires)
+            raise EngineError(self.label, f"remove container {container}", str(e)) from e
 
 
 class _StreamingCli:
