@@ -161,18 +161,28 @@ def _move_to_podman_by_hand(moved: Moved) -> None:
 
 
 def _remove_everything(moved: Moved) -> None:
-    project_name = moved.name
-    take_down(moved.podman, project_name)
-    for v in moved.podman.project_volumes(project_name):
-        moved.podman.volume_remove(v.name, force=True)
-    for c in moved.docker.project_containers(project_name):
-        moved.docker.remove_container(c.name)
-    for n in moved.docker.project_networks(project_name):
-        moved.docker.client.networks.get(n.id).remove()
-    for v in moved.docker.client.volumes.list():
-        if v.name.startswith(project_name):
-            moved.docker.volume_remove(v.name, force=True)
+    """Everything the test made, on both engines; each part is tried even when another fails."""
+    project_name, docker, podman = moved.name, moved.docker, moved.podman
+    parts = [
+        lambda: take_down(podman, project_name),
+        lambda: [podman.volume_remove(v.name, force=True) for v in podman.project_volumes(project_name)],
+        lambda: [docker.remove_container(c.name) for c in docker.project_containers(project_name)],
+        lambda: [docker.client.networks.get(n.id).remove() for n in docker.project_networks(project_name)],
+        lambda: [
+            docker.volume_remove(v.name, force=True)
+            for v in docker.client.volumes.list()
+            if v.name.startswith(project_name)
+        ],
+    ]
+    errors = []
+    for part in parts:
+        try:
+            part()
+        except Exception as e:  # cleanup goes on whatever failed; the first error is raised at the end
+            errors.append(e)
     shutil.rmtree(moved.root, ignore_errors=True)
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture(params=["podman", "podman-rootless"])
