@@ -240,6 +240,8 @@ def test_rollback_keep_data_brings_every_record_back_under_docker(moved: Moved) 
     assert "podshift rollback: DONE" in output
     # Every record from before and after the migration, served by the api under Docker.
     assert set(moved.before + moved.after) <= moved.records()
+    # The bind-mounted data dir has Docker's owner again (the rootless move handed it to the user).
+    assert os.stat(moved.env["PHOENIX_DATA_DIR"]).st_uid == 0
     assert {c.service for c in moved.docker.project_containers(moved.name) if c.status == "running"} == {
         "api", "web", "gateway", "worker",
     }  # fmt: skip
