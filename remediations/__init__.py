@@ -17,6 +17,7 @@ from podshift.steps import Step
 from remediations.containers_conf import DefaultUlimits, SelectOciRuntime
 from remediations.files import BackupDir, BindMountPermissions
 from remediations.images import QualifyImages
+from remediations.migrate import MIGRATE_STEPS
 from remediations.network import DevNetTun, UnprivilegedPortStart
 from remediations.podman_socket import StartPodmanSocket
 from remediations.rollback import ROLLBACK_STEPS
@@ -41,7 +42,7 @@ def pytest_podshift_fixes(config: pytest.Config) -> list[Fix]:
 
 
 #: podshift's own steps, for every action (each step says which action it belongs to).
-ALL_STEPS: tuple[type[Step], ...] = (*ROLLBACK_STEPS,)
+ALL_STEPS: tuple[type[Step], ...] = (*MIGRATE_STEPS, *ROLLBACK_STEPS)
 
 
 @pytest.hookimpl

@@ -70,7 +70,11 @@ class DefaultUlimits(Fix):
 
     def _highest(self, ctx: FixContext, name: str, hard: int, other: str) -> int:
         candidates = sorted({min(hard, c) for c in (1048576, 65536, 32768, 16384, 8192, 4096, 1024)}, reverse=True)
-        image = ensure_helper_image(podman_runtime_for(ctx.podman_user))
+        api = podman_runtime_for(ctx.podman_user)
+        try:
+            image = ensure_helper_image(api)
+        finally:
+            api.close()  # an unclosed API socket surfaces later as a ResourceWarning in someone else's test
         # The probe is about limits, not the runtime: use runc when there is one
         # (crun may fail on the cgroup layout, which select-oci-runtime fixes).
         runtime = ["--runtime", "runc"] if shutil.which("runc") else []

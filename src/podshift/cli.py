@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--verify-only", action="store_true", help="list what would be backed up; write nothing")
     backup.add_argument("--verify", action="store_true", help="check an existing backup against its manifest")
     backup.add_argument("--engine", choices=["docker", "podman"], default="docker", help="where the volumes are")
+    migrate = verbs.add_parser("migrate", parents=[common], help="move the project from Docker to Podman, verified")
+    migrate.add_argument("--dry-run", action="store_true", help="print every step's plan; change nothing")
+    migrate.add_argument("--auto-rollback", action="store_true", help="roll back on its own when a step fails")
+    migrate.add_argument("--rootless-user", metavar="USER", help="migrate to USER's rootless Podman")
+    migrate.add_argument("--use-backup", action="store_true", help="use the existing backup (it must verify)")
     rollback = verbs.add_parser(
         "rollback", parents=[common], help="bring the project back from Podman to Docker (seven steps, verified)"
     )
@@ -153,6 +158,26 @@ def _backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from podshift.migration.command import MigrateRequest, run
+    from podshift.paths import default_reports_dir
+
+    project_dir = (
+        Path(args.project_dir).expanduser().resolve() if args.project_dir else source_root() / "examples/phoenix-hydra"
+    )
+    request = MigrateRequest(
+        project_dir=project_dir,
+        checks=checks_dir(),
+        rootdir=source_root(),
+        reports=default_reports_dir(),
+        dry_run=args.dry_run,
+        auto_rollback=args.auto_rollback,
+        use_backup=args.use_backup,
+        rootless_user=args.rootless_user,
+    )
+    return run(request)
+
+
 def _rollback(args: argparse.Namespace) -> int:
     from podshift.paths import default_reports_dir
     from podshift.rollback import command
@@ -226,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fixes(args.action)
         if args.verb == "backup":
             return _backup(args)
+        if args.verb == "migrate":
+            return _migrate(args)
         if args.verb == "rollback":
             return _rollback(args)
     except ProjectError as e:  # the --project-dir given is not a usable project: the user's input

@@ -182,6 +182,7 @@ class StepRunner:
         self.scenario = scenario
         self.options = options_of(config)
         self.outcomes: dict[str, str] = {}
+        self.plans: dict[str, str] = {}  # step -> rendered plan (--dry-run)
         self.failed: tuple[str, str, str] | None = None  # (step, reason, hint)
         self.ctx: StepContext | None = None
         self._lock: contextlib.ExitStack | None = None
@@ -272,6 +273,7 @@ class StepRunner:
         if self.options.dry_run:
             rendered = step.plan(ctx).render()
             item.user_properties.append((P_PLAN, rendered))
+            self.plans[step.name] = rendered
             self._finish(item, "planned", rendered)
             return
         if ctx.journal.state(step.name) == DONE and step.done(ctx):
@@ -331,6 +333,8 @@ class StepRunner:
         terminalreporter.section(f"podshift {self.label}")
         for name, outcome in self.outcomes.items():
             terminalreporter.write_line(f"{outcome.upper():13} {name}")
+            for line in self.plans.get(name, "").splitlines():
+                terminalreporter.write_line(f"    {line}")
         if self.failed is not None:
             step, reason, hint = self.failed
             terminalreporter.write_line(f"step {step} failed: {reason}", red=True)

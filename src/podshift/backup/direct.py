@@ -101,12 +101,21 @@ def _read_file(entry: Entry, name: str, dir_fd: int) -> None:
         os.close(fd)
 
 
-def walk_entries(root: Path, entries: list[Entry] | None = None) -> list[Entry]:
+#: Called with (relative path, lstat result) for every entry a walk records.
+StatHook = Callable[[str, os.stat_result], None]
+
+
+def walk_entries(
+    root: Path, entries: list[Entry] | None = None, *, hashes: bool = True, on_stat: StatHook | None = None
+) -> list[Entry]:
     """Every entry under *root* as tar would archive it (hardlinks after the first are 'hardlink').
 
     Names are sorted; each directory is read through its own descriptor, so
     no path is resolved twice and no symlink is ever followed.  Entries are
     appended to *entries* as they are found (another thread may count them).
+    Without *hashes* only metadata is read (no sha256, no xattrs of files):
+    the quick listing a two-pass volume copy compares.  *on_stat* sees each
+    entry's full lstat (ctime, inode) that :class:`Entry` does not keep.
     """
     entries = [] if entries is None else entries
     first_of_inode: dict[tuple[int, int], str] = {}
@@ -114,7 +123,7 @@ def walk_entries(root: Path, entries: list[Entry] | None = None) -> list[Entry]:
     while pending:
         prefix, directory = pending.pop()
         try:
-            _walk_directory(prefix, directory, entries, first_of_inode, pending)
+            _walk_directory(prefix, directory, entries, first_of_inode, pending, hashes, on_stat)
         except OSError as e:  # name the whole path: the syscalls only saw a name relative to the directory
             raise OSError(e.errno, e.strerror, os.path.join(directory, e.filename or "")) from e
     return entries
@@ -126,6 +135,8 @@ def _walk_directory(
     entries: list[Entry],
     first_of_inode: dict[tuple[int, int], str],
     pending: list[tuple[str, str]],
+    hashes: bool = True,
+    on_stat: StatHook | None = None,
 ) -> None:
     """Record one directory's entries; queue its subdirectories (depth first, in name order)."""
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -139,6 +150,8 @@ def _walk_directory(
             rel = prefix + name
             entry = Entry(rel, kind, 0, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime))
             entries.append(entry)
+            if on_stat is not None:
+                on_stat(rel, st)
             if kind == "file":
                 if st.st_nlink > 1:
                     first = first_of_inode.setdefault((st.st_dev, st.st_ino), rel)
@@ -146,7 +159,8 @@ def _walk_directory(
                         entry.type, entry.link = "hardlink", first
                         continue
                 entry.size = st.st_size
-                _read_file(entry, name, dir_fd)
+                if hashes:
+                    _read_file(entry, name, dir_fd)
                 continue
             path = os.path.join(directory, name)
             entry.xattrs = _xattrs(path)

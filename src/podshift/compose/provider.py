@@ -63,8 +63,16 @@ class ComposeProvider(abc.ABC):
         self._run("build")
 
     @abc.abstractmethod
-    def up(self, *, timeout: float = 180) -> None:
-        """Create and start the project, building what is missing; return when it is healthy."""
+    def up(self, *, timeout: float = 180, build: bool = True) -> None:
+        """Create and start the project, building what is missing; return when it is healthy.
+
+        Without *build* the images must be present already (a migration carries them over:
+        a rebuild would run other images than the ones Docker ran).
+        """
+
+    def stop(self) -> None:
+        """Stop the project's containers; they, their volumes and networks stay."""
+        self._run("stop")
 
     def down(self, *, volumes: bool = False) -> None:
         """Stop and remove containers and networks (named volumes too with *volumes*)."""
@@ -90,9 +98,17 @@ class DockerComposeProvider(ComposeProvider):
     def env(self) -> dict[str, str]:
         return {**super().env(), "DOCKER_HOST": f"unix://{self.runtime.socket}"}
 
-    def up(self, *, timeout: float = 180) -> None:
+    def up(self, *, timeout: float = 180, build: bool = True) -> None:
         # Compose v2 honours depends_on conditions and --wait waits for health.
-        self._run("up", "-d", "--build", "--wait", "--wait-timeout", str(int(timeout)), timeout=timeout + 600)
+        self._run(
+            "up",
+            "-d",
+            "--build" if build else "--no-build",
+            "--wait",
+            "--wait-timeout",
+            str(int(timeout)),
+            timeout=timeout + 600,
+        )
 
 
 class PodmanComposeProvider(ComposeProvider):
@@ -134,11 +150,11 @@ class PodmanComposeProvider(ComposeProvider):
             argv += ["-f", str(f)]
         return argv
 
-    def up(self, *, timeout: float = 180) -> None:
+    def up(self, *, timeout: float = 180, build: bool = True) -> None:
         # podman-compose only builds images that are missing; build explicitly
         # (layer cache makes it cheap) so a changed Dockerfile is picked up, as
         # Docker Compose's --build does.
-        if any(s.build_context for s in self.project.services.values()):
+        if build and any(s.build_context for s in self.project.services.values()):
             self._run("build", timeout=timeout + 600)
         self._run("up", "-d", "--no-start", timeout=timeout + 600)
         deadline = time.monotonic() + timeout

@@ -307,6 +307,21 @@ class PodmanRuntime(Runtime):
                 pass  # podman exited early: its exit code and stderr say why
 
     # -- images ------------------------------------------------------------------------------
+    def image_load(self, archive: Iterable[bytes]) -> None:
+        """``podman load`` an image archive (``docker save`` format) streamed in.
+
+        Run as the engine's user, so a rootless store receives it; the stream
+        never sits in memory or in a file.
+        """
+        with _StreamingCli(["podman", "load"], self.run_as, direction="in") as cli:
+            try:
+                for chunk in archive:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(cli.fd, view) :]
+            except BrokenPipeError:
+                pass  # podman exited early: its exit code and stderr say why
+
     def image(self, ref: str) -> ImageInfo | None:
         try:
             img = self.client.images.get(ref)

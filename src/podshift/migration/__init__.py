@@ -1,0 +1,1 @@
+"""The pieces ``podshift migrate`` is made of (the steps in ``remediations/migrate/`` call them)."""

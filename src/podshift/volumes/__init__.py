@@ -1,0 +1,1 @@
+"""Moving named volumes' data between engines (see :mod:`podshift.volumes.transfer`)."""
