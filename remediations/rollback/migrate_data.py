@@ -31,6 +31,7 @@ from podshift.rollback.volumes import (
 from podshift.runtimes.docker import DockerRuntime
 from podshift.runtimes.podman import PodmanRuntime
 from podshift.steps import Step, StepContext, StepFailed
+from podshift.volumes.transfer import VolumeRef, transfer_volume
 
 from .common import RERUN, current_project, docker, podman
 
@@ -181,6 +182,16 @@ class MigrateData(Step):
 
     @staticmethod
     def _copy_from_podman(ctx: StepContext, podman_rt: PodmanRuntime, docker_rt: DockerRuntime, volume: str) -> None:
-        """Podman's volume into Docker's (emptied) one of the same name, through the engines' tar streams."""
-        ctx.log.info("copy %s:%s -> docker:%s", podman_rt.label, volume, volume)
-        docker_rt.volume_import(volume, podman_rt.volume_export(volume))
+        """Podman's volume into Docker's one of the same name (emptied first), verified against the source.
+
+        podshift.volumes.transfer picks the fastest path that keeps in-container
+        owners (host tar for rootful Podman, ``podman unshare tar`` for a rootless
+        user's volume) and compares both sides entry by entry, top directory included.
+        """
+        result, _verification = transfer_volume(
+            VolumeRef(podman_rt, volume), VolumeRef(docker_rt, volume), progress=ctx.progress
+        )
+        ctx.log.info(
+            "copied %s -> %s (%s): %d bytes in %.2f s", result.source, result.target, result.method, result.bytes,
+            result.seconds,
+        )  # fmt: skip

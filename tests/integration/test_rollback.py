@@ -176,10 +176,15 @@ def _remove_everything(moved: Moved) -> None:
     ]
     errors = []
     for part in parts:
-        try:
-            part()
-        except Exception as e:  # cleanup goes on whatever failed; the first error is raised at the end
-            errors.append(e)
+        for attempt in range(3):
+            try:
+                part()
+                break
+            except Exception as e:  # cleanup goes on whatever failed; the first error is raised at the end
+                # A killed `docker compose` leaves the daemon finishing its requests: objects come and go.
+                if attempt == 2:
+                    errors.append(e)
+                time.sleep(2)
     shutil.rmtree(moved.root, ignore_errors=True)
     if errors:
         raise errors[0]
