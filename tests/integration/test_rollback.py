@@ -426,3 +426,25 @@ def test_kill_9_during_the_copy_and_at_a_step_boundary_then_the_same_command_con
         assert _volume_matches(moved, snapshot, volume, since) == "", volume
     assert not [v for v in moved.docker.client.volumes.list() if v.name.endswith("-podshift-aside")
                 and v.name.startswith(moved.name)], "aside volumes are removed once verified"  # fmt: skip
+
+
+# -- the whole cycle with podshift's own migrate ---------------------------------------------------------
+def test_full_cycle_backup_migrate_rollback_keep_data(on_docker: Moved) -> None:
+    """backup -> `podshift migrate` -> records under Podman -> `podshift rollback --force --keep-data`."""
+    migrated = on_docker.cli("migrate", "--use-backup", *_rootless_args(on_docker))
+    assert migrated.returncode == 0, (migrated.stdout + migrated.stderr)[-4000:]
+    on_docker.after = on_docker.write(2)
+    assert {c.status for c in find_project(on_docker.podman, on_docker.name).containers} == {"running"}
+
+    result = on_docker.cli("rollback", "--force", "--keep-data", *_rootless_args(on_docker))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert set(on_docker.before + on_docker.after) <= on_docker.records()
+    assert find_project(on_docker.podman, on_docker.name).containers == ()
+    # The compose file the migration rewrote for Podman is Docker's again, byte for byte.
+    assert BackupStore(on_docker.project_dir).verify() == []
+    snapshot = PodmanSnapshot(on_docker.project_dir)
+    since = _started_at(on_docker)
+    for volume in on_docker.project.named_volumes:
+        assert _volume_matches(on_docker, snapshot, volume, since) == "", volume
+    # Bind-mount owners the migration changed for rootless Podman are back (root's, as under Docker).
+    assert os.stat(on_docker.env["PHOENIX_DATA_DIR"]).st_uid == 0
