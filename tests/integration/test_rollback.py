@@ -448,3 +448,36 @@ def test_full_cycle_backup_migrate_rollback_keep_data(on_docker: Moved) -> None:
         assert _volume_matches(on_docker, snapshot, volume, since) == "", volume
     # Bind-mount owners the migration changed for rootless Podman are back (root's, as under Docker).
     assert os.stat(on_docker.env["PHOENIX_DATA_DIR"]).st_uid == 0
+
+
+@pytest.mark.parametrize("podman_target", ["podman"], indirect=True)
+def test_port_held_by_another_process_is_named_with_its_pid_and_a_rerun_resumes(moved: Moved) -> None:
+    import socket
+
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    args = ["rollback", "--force", "--keep-data"]
+    try:
+        # Podman's containers hold the port until step 1; the squatter takes it right after.
+        _kill_when_free_then_squat(moved, args, squatter)
+        failed = moved.cli(*args)
+        out = failed.stdout + failed.stderr
+        assert failed.returncode == 1, out[-3000:]
+        assert f"FAILED at step start-docker: port {moved.ports['web']}" in out
+        assert f"PID {os.getpid()}" in out
+    finally:
+        squatter.close()
+    journal = StepJournal.open(moved.project_dir, "rollback")
+    assert journal.state("migrate-data") == "done"
+    resumed = moved.cli(*args)
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, out[-3000:]
+    assert "ALREADY DONE" in out or "already done" in out
+    assert set(moved.before + moved.after) <= moved.records()
+
+
+def _kill_when_free_then_squat(moved: Moved, args: list[str], squatter: object) -> None:
+    """Run the rollback up to the end of step 1 (kill -9 there), then hold the web port."""
+    _kill_when(moved, args, lambda: _step_state(moved, "stop-podman") == "done")
+    squatter.bind(("127.0.0.1", moved.ports["web"]))  # type: ignore[attr-defined]
+    squatter.listen()  # type: ignore[attr-defined]
