@@ -62,9 +62,15 @@ def holders(port: int) -> list[Holder]:
     for pid in (p for p in os.listdir("/proc") if p.isdigit()):
         fd_dir = f"/proc/{pid}/fd"
         try:
-            links = {os.readlink(f"{fd_dir}/{fd}") for fd in os.listdir(fd_dir)}
+            fds = os.listdir(fd_dir)
         except OSError:
             continue  # gone, or not ours to read
+        links = set()
+        for fd in fds:
+            try:
+                links.add(os.readlink(f"{fd_dir}/{fd}"))
+            except OSError:
+                continue  # closed meanwhile (listdir's own descriptor, for one)
         if links & inodes:
             try:
                 name = Path(f"/proc/{pid}/comm").read_text().strip()
