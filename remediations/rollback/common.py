@@ -22,7 +22,7 @@ def verified_backup(ctx: StepContext, step: str) -> BackupStore:
             step, f"Backup directory not found: {store.path}; create one with `podshift backup`", "podshift backup"
         )
     # Every file's sha256 against the manifest, whose own digests are checked first.
-    problems = verify_dir(store.path, deep=False)
+    problems = verify_dir(store.path, deep=False, trust_backup=ctx.options.trust_backup)
     if problems:
         raise StepFailed(
             step,

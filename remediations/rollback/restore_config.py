@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from podshift.backup.restore import restore_config
 from podshift.backup.store import BackupStore
 from podshift.errors import PodshiftError
 from podshift.remediation import Plan
@@ -38,7 +39,7 @@ class RestoreDockerConfig(Step):
         store = verified_backup(ctx, self.name)
         before = config_problems(store)
         try:
-            restored = store.restore_config()
+            restored = restore_config(store, ctx.project, trust_backup=ctx.options.trust_backup)
         except (OSError, PodshiftError) as e:
             raise StepFailed(self.name, f"could not restore the configuration: {e}", RERUN) from e
         left = config_problems(store)

@@ -1,10 +1,34 @@
-"""Writing files so that a crash leaves either the old content or the new, never a mix."""
+"""Writing files so that a crash leaves either the old content or the new, never a mix.
+
+The directories written to (a project, a backup, /etc) may be writable by
+someone hostile, so nothing here trusts a name twice: a temporary is made in a
+fresh 0700 directory with an unpredictable name that podshift creates itself,
+its mode, owner and times are set through the open descriptor (never by a path
+that may have been swapped), and it is renamed over the target relative to
+the directory's descriptor.  A symlink planted at the target is replaced, not
+followed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import secrets
+import stat
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from podshift.errors import PodshiftError
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class UnsafePath(PodshiftError):
+    """A path podshift was to write through is a symlink, not a directory, or someone else's."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {problem}")
 
 
 def fsync_path(path: Path) -> None:
@@ -16,22 +40,89 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def open_beneath(anchor_fd: int, parts: Sequence[str], *, create_mode: int | None = None) -> int:
+    """Open the directory *parts* below *anchor_fd*, one component at a time, never following a symlink.
+
+    With *create_mode*, missing directories are made with that mode.  The
+    caller closes the returned fd.
+    """
+    fd = os.dup(anchor_fd)
+    try:
+        for part in parts:
+            if part in ("", ".", "..") or "/" in part:
+                raise UnsafePath("/".join(parts), f"refusing the path component {part!r}")
+            if create_mode is not None:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, create_mode, dir_fd=fd)
+            try:
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as e:
+                raise UnsafePath("/".join(parts), f"{part!r} is not a directory podshift may use: {e.strerror}") from e
+            os.close(fd)
+            fd = nxt
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def write_file_at(
+    dir_fd: int,
+    name: str,
+    data: bytes | Iterable[bytes],
+    mode: int = 0o644,
+    uid: int | None = None,
+    gid: int | None = None,
+    mtime_ns: int | None = None,
+) -> None:
+    """Replace *name* in the directory *dir_fd* with *data*, atomically and durably.
+
+    The temporary lives in a 0700 directory podshift just made (unpredictable
+    name) so nobody can rename, replace or open it meanwhile; owner, mode and
+    mtime are set on the descriptor before the rename.
+    """
+    if not name or "/" in name or name in (".", ".."):
+        raise UnsafePath(name, "not a plain file name")
+    tmp_name = f".podshift-tmp-{secrets.token_hex(8)}"
+    os.mkdir(tmp_name, 0o700, dir_fd=dir_fd)
+    tmp_fd = -1
+    try:
+        tmp_fd = os.open(tmp_name, _DIR_FLAGS, dir_fd=dir_fd)
+        st = os.fstat(tmp_fd)
+        if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
+            raise UnsafePath(tmp_name, "the private temporary directory was swapped")
+        fd = os.open("f", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=tmp_fd)
+        try:
+            for chunk in [data] if isinstance(data, bytes | bytearray | memoryview) else data:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+            if uid is not None and gid is not None and os.geteuid() == 0:
+                os.fchown(fd, uid, gid)  # before the mode: chown clears setuid bits
+            os.fchmod(fd, mode)
+            if mtime_ns is not None:
+                os.utime(fd, ns=(mtime_ns, mtime_ns))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename("f", name, src_dir_fd=tmp_fd, dst_dir_fd=dir_fd)
+        os.fsync(dir_fd)
+    finally:
+        if tmp_fd >= 0:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink("f", dir_fd=tmp_fd)
+            os.close(tmp_fd)
+        with contextlib.suppress(OSError):
+            os.rmdir(tmp_name, dir_fd=dir_fd)
+
+
 def write_file_atomically(
     path: Path, data: bytes, mode: int = 0o644, uid: int | None = None, gid: int | None = None
 ) -> None:
-    """Replace *path* with *data* through a fsynced temporary sibling; mode (and owner) set before the rename."""
+    """Replace *path* with *data* (see :func:`write_file_at`); mode (and owner) set before the rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.podshift-")
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            if uid is not None and gid is not None and os.geteuid() == 0:
-                os.fchown(f.fileno(), uid, gid)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_path(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_file_at(dir_fd, path.name, data, mode, uid, gid)
+    finally:
+        os.close(dir_fd)

@@ -62,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--verify-only", action="store_true", help="list what would be backed up; write nothing")
     backup.add_argument("--verify", action="store_true", help="check an existing backup against its manifest")
     backup.add_argument("--engine", choices=["docker", "podman"], default="docker", help="where the volumes are")
+    backup.add_argument(
+        "--allow-fewer-volumes",
+        action="store_true",
+        help="accept a backup holding fewer volumes than the compose model declares or than the one it replaces",
+    )
+    backup.add_argument(
+        "--trust-backup",
+        action="store_true",
+        help="with --verify: accept a backup whose signature cannot be checked here (another host, or a new key)",
+    )
     migrate = verbs.add_parser("migrate", parents=[common], help="move the project from Docker to Podman, verified")
     migrate.add_argument("--dry-run", action="store_true", help="print every step's plan; change nothing")
     migrate.add_argument("--auto-rollback", action="store_true", help="roll back on its own when a step fails")
@@ -75,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--verify-only", action="store_true", help="check the prerequisites, print the plan")
     rollback.add_argument("--cleanup", action="store_true", help="remove the Podman side once the rollback verified")
     rollback.add_argument("--rootless-user", metavar="USER", help="the user whose rootless Podman holds the project")
+    rollback.add_argument(
+        "--trust-backup", action="store_true", help="restore from a backup whose signature cannot be checked here"
+    )
     fixes = verbs.add_parser(
         "fixes", parents=[common], help="list or revert the fixes podshift applied (reports/fixes-journal.json)"
     )
@@ -118,7 +131,7 @@ def _backup(args: argparse.Namespace) -> int:
     _log_to(source_root() / "reports" / "backup.log")
     if args.verify:
         with project_lock(project.project_dir, "backup --verify"):
-            problems = store.verify()
+            problems = store.verify(trust_backup=args.trust_backup)
         for p in problems:
             print(f"podshift: backup: {p}")
         print(f"podshift: backup {store.path}: {'FAILED verification' if problems else 'verified'}")
@@ -143,6 +156,7 @@ def _backup(args: argparse.Namespace) -> int:
                 include_data=args.include_data,
                 force=args.force,
                 progress=progress,
+                allow_fewer_volumes=args.allow_fewer_volumes,
             )
         progress.finish()
     finally:
@@ -192,6 +206,7 @@ def _rollback(args: argparse.Namespace) -> int:
         keep_data=args.keep_data,
         verify_only=args.verify_only,
         cleanup=args.cleanup,
+        trust_backup=args.trust_backup,
         rootless_user=args.rootless_user,
     )
     return command.run(request)

@@ -63,12 +63,24 @@ class FileRecord:
             str(path), True, base64.b64encode(path.read_bytes()).decode(), st.st_mode & 0o7777, st.st_uid, st.st_gid
         )
 
+    def __post_init__(self) -> None:
+        """Refuse what this podshift did not write: a record is replayed as root, byte for byte."""
+        if not isinstance(self.path, str) or not os.path.isabs(self.path) or not isinstance(self.existed, bool):
+            raise ValueError(f"file record {self.path!r}: path must be absolute, existed a boolean")
+        for name in ("mode", "uid", "gid"):
+            if type(getattr(self, name)) is not int:
+                raise ValueError(f"file record {self.path}: {name} must be an integer, not {getattr(self, name)!r}")
+        try:
+            base64.b64decode(self.content_b64, validate=True)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"file record {self.path}: content_b64 is not base64 ({e})") from e
+
     def restore(self) -> None:
         path = Path(self.path)
         if not self.existed:
             path.unlink(missing_ok=True)
             return
-        write_file_atomically(path, base64.b64decode(self.content_b64), self.mode, self.uid, self.gid)
+        write_file_atomically(path, base64.b64decode(self.content_b64, validate=True), self.mode, self.uid, self.gid)
 
 
 @dataclass
@@ -129,7 +141,9 @@ class Journal:
         try:
             data = json.loads(self.path.read_text())
             return [JournalEntry.from_dict(e) for e in data["entries"]]
-        except (ValueError, KeyError, TypeError) as e:
+        except OSError as e:
+            raise JournalError(self.path, f"cannot read it: {e.strerror}") from e
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise JournalError(self.path, f"unreadable ({e}); it was not written by this podshift") from e
 
     def _save(self, entries: Sequence[JournalEntry]) -> None:
@@ -151,7 +165,12 @@ class Journal:
                 # Files first (their exact bytes), then the commands' undos, newest first:
                 # an undo may need the restored files (e.g. `podman system migrate`).
                 for record in reversed(entry.files):
-                    record.restore()
+                    try:
+                        record.restore()
+                    except OSError as e:
+                        raise JournalError(
+                            self.path, f"cannot put back {record.path} for {entry.fix}: {e.strerror}"
+                        ) from e
                 for cmd in reversed(entry.commands):
                     if cmd.undo:
                         run_as = RunAs(cmd.run_as) if cmd.run_as else None

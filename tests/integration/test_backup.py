@@ -20,9 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from podshift.backup import signing
 from podshift.backup.manifest import JSON_NAME
+from podshift.backup.members import UnsafeArchive
+from podshift.backup.restore import restore_config, restore_volume
 from podshift.backup.store import BackupError, BackupStore, compare_entries
-from podshift.backup.tarscan import UnsafeArchive, scan_file
+from podshift.backup.tarscan import scan_file
 from podshift.compose.model import ComposeProject, load_project
 from podshift.images import ensure_helper_image
 from podshift.locking import project_lock
@@ -141,7 +144,7 @@ def test_awkward_volume_round_trips_to_docker_and_rootless_podman(
     assert original, "nothing listed"
     for runtime in (docker_runtime, rootless_podman_runtime):
         target = f"{volume}-restored"
-        store.restore_volume(volume, runtime, target)
+        restore_volume(store, volume, runtime, target)
         try:
             assert listing(runtime, target) == original, f"{runtime.label} sees a different volume"
         finally:
@@ -149,7 +152,7 @@ def test_awkward_volume_round_trips_to_docker_and_rootless_podman(
 
     # The configuration comes back byte-identical, with its modes.
     out = project.project_dir / "restored"
-    store.restore_config(out)
+    restore_config(store, project, target_dir=out)
     assert (out / ".env").read_bytes() == b"PASSWORD=hunter2\n"
     assert (out / "deploy.sh").stat().st_mode & 0o777 == 0o750
 
@@ -169,7 +172,7 @@ def test_rootless_podman_volume_backs_up_and_restores_into_docker(
         assert owners["owned-65534"] == (65534, 65534)
         original = listing(rootless_podman_runtime, volume)
         target = f"{volume}-restored"
-        store.restore_volume(volume, docker_runtime, target)
+        restore_volume(store, volume, docker_runtime, target)
         try:
             assert listing(docker_runtime, target) == original, "Docker sees a different volume"
         finally:
@@ -270,11 +273,11 @@ def test_tampering_is_named_and_restore_refuses(
     assert named in cli.stdout
     if tamper in ("truncate", "manifest"):
         with pytest.raises(BackupError):
-            store.restore_volume(volume, docker_runtime, f"{volume}-never")
+            restore_volume(store, volume, docker_runtime, f"{volume}-never")
         assert docker_runtime.volume(f"{volume}-never") is None
     if tamper == "flip":
         with pytest.raises(BackupError, match="checksum"):
-            store.restore_config(project.project_dir / "restored")
+            restore_config(store, project, target_dir=project.project_dir / "restored")
 
 
 def _crafted(kind: str) -> bytes:
@@ -325,10 +328,11 @@ def test_crafted_archives_are_refused_before_anything_is_written(
     (store.path / JSON_NAME).write_bytes(body)
     (store.path / "backup-manifest.txt").write_bytes(text)
     (store.path / "backup-manifest.sha256").write_bytes(sums(body, text))
+    (store.path / signing.SIG_NAME).write_bytes(signing.sign(sums(body, text)))  # as if the key had leaked
 
     target = f"{volume}-crafted"
     with pytest.raises(UnsafeArchive):
-        store.restore_volume(volume, docker_runtime, target)
+        restore_volume(store, volume, docker_runtime, target)
     assert docker_runtime.volume(target) is None, "a volume was created for a refused archive"
     assert not Path("/tmp/podshift-escaped.txt").exists()
     assert not (store.path.parent / "escaped.txt").exists()

@@ -14,7 +14,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 
 from ..conftest import REPO
 from .conftest import check, run_checks, write_compose
+from .private_dockerd import private_dockerd
 
 CHECKS = REPO / "checks" / "prerequisites"
 
@@ -205,28 +205,18 @@ def test_missing_bind_mount_source_is_critical(project_copy: Path) -> None:
 
 
 # -- docker: the daemon stopped --------------------------------------------------------------------------------------
-@pytest.mark.skipif(os.geteuid() != 0, reason="stopping dockerd needs root")
-@pytest.mark.xdist_group("docker")
+@pytest.mark.skipif(os.geteuid() != 0, reason="starting a private dockerd needs root")
 def test_docker_daemon_stopped_is_critical(project_copy: Path) -> None:
-    pids = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True, check=False).stdout.split()
-    if not pids:
-        pytest.fail("dockerd is not running (scripts/provision-engines.sh starts it)")
-    subprocess.run(["kill", *pids], check=True)
-    try:
-        for _ in range(60):
-            if subprocess.run(["pidof", "dockerd"], capture_output=True, check=False).returncode != 0:
-                break
-            time.sleep(0.5)
-        result = run_checks(project_copy, "test_docker.py")
-    finally:
-        subprocess.run(
-            ["bash", str(REPO / "scripts" / "provision-engines.sh"), "--no-install", "--no-host-config"],
-            check=True,
-            capture_output=True,
-        )
+    """A private dockerd (never the host's: other people's containers run there) answers, then is stopped."""
+    with private_dockerd() as daemon:
+        env = {"DOCKER_HOST": daemon.host}
+        up = run_checks(project_copy, "test_docker.py::test_docker_daemon_answers", env=env)
+        assert check(up, "test_docker_daemon_answers")["outcome"] == "passed", "the private daemon should answer"
+        daemon.stop()
+        result = run_checks(project_copy, "test_docker.py", env=env)
     c = check(result, "test_docker_daemon_answers")
     assert (c["outcome"], c["severity"]) == ("failed", "critical")
-    assert "/var/run/docker.sock" in c["message"]
+    assert str(daemon.socket) in c["message"]
     assert "dockerd" in c["message"]
     assert check(result, "test_docker_engine_is_recent_enough")["outcome"] == "skipped"
     assert result["verdict"] == "NOT READY"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from podshift.backup.restore import restore_volume
 from podshift.backup.store import BackupStore
 from podshift.rollback.snapshot import PodmanSnapshot
 from podshift.runtimes import DockerRuntime, PodmanRuntime
@@ -50,7 +51,7 @@ def test_snapshot_of_a_podman_volume_sits_beside_the_backup(
         snapshot.create(project, podman, include_data=True, force=True)
         original = listing(podman, volume)
         target = f"{volume}-restored"
-        snapshot.restore_volume(volume, docker_runtime, target)
+        restore_volume(snapshot, volume, docker_runtime, target)
         try:
             assert listing(docker_runtime, target) == original
         finally:

@@ -21,10 +21,20 @@ class ConfigSource:
 
 
 def _walk(root: Path) -> list[Path]:
+    """Regular files below *root*, without podshift's own directories; iterative (os.walk recurses on 3.11,
+    and a 1,100-level tree must not exhaust the stack); symlinked directories are not followed."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(SKIP_PREFIXES)]
-        found += [Path(dirpath) / f for f in filenames if not f.startswith(SKIP_PREFIXES)]
+    pending = [str(root)]
+    while pending:
+        with os.scandir(pending.pop()) as it:
+            for entry in it:
+                if entry.name.startswith(SKIP_PREFIXES):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in SKIP_DIRS:
+                        pending.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    found.append(Path(entry.path))
     return found
 
 

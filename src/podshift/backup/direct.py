@@ -20,13 +20,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import fnmatch
 import hashlib
 import os
 import stat
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from podshift.backup.tarscan import Entry
@@ -43,6 +44,8 @@ TAR = [
     "--numeric-owner",
     "--xattrs",
     "--xattrs-include=*",
+    # Holes found with SEEK_HOLE are recorded, not stored: a 3 GB sparse file stays a few blocks.
+    "--sparse",
 ]
 
 #: Reads, writes and hashing go in blocks this big: small enough to stay in the CPU's cache
@@ -106,7 +109,12 @@ StatHook = Callable[[str, os.stat_result], None]
 
 
 def walk_entries(
-    root: Path, entries: list[Entry] | None = None, *, hashes: bool = True, on_stat: StatHook | None = None
+    root: Path,
+    entries: list[Entry] | None = None,
+    exclude: Sequence[str] = (),
+    *,
+    hashes: bool = True,
+    on_stat: StatHook | None = None,
 ) -> list[Entry]:
     """Every entry under *root* as tar would archive it (hardlinks after the first are 'hardlink').
 
@@ -116,6 +124,8 @@ def walk_entries(
     Without *hashes* only metadata is read (no sha256, no xattrs of files):
     the quick listing a two-pass volume copy compares.  *on_stat* sees each
     entry's full lstat (ctime, inode) that :class:`Entry` does not keep.
+    Paths matching an *exclude* pattern (``fnmatch``, relative to *root*) are
+    left out with everything below them, as ``tar --anchored --exclude`` does.
     """
     entries = [] if entries is None else entries
     first_of_inode: dict[tuple[int, int], str] = {}
@@ -123,7 +133,7 @@ def walk_entries(
     while pending:
         prefix, directory = pending.pop()
         try:
-            _walk_directory(prefix, directory, entries, first_of_inode, pending, hashes, on_stat)
+            _walk_directory(prefix, directory, entries, first_of_inode, pending, hashes, on_stat, tuple(exclude))
         except OSError as e:  # name the whole path: the syscalls only saw a name relative to the directory
             raise OSError(e.errno, e.strerror, os.path.join(directory, e.filename or "")) from e
     return entries
@@ -137,6 +147,7 @@ def _walk_directory(
     pending: list[tuple[str, str]],
     hashes: bool = True,
     on_stat: StatHook | None = None,
+    exclude: tuple[str, ...] = (),
 ) -> None:
     """Record one directory's entries; queue its subdirectories (depth first, in name order)."""
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -148,6 +159,8 @@ def _walk_directory(
             if kind is None:
                 continue
             rel = prefix + name
+            if exclude and any(fnmatch.fnmatchcase(rel, pattern) for pattern in exclude):
+                continue
             entry = Entry(rel, kind, 0, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime))
             entries.append(entry)
             if on_stat is not None:
@@ -212,15 +225,21 @@ class _Pump(threading.Thread):
 
 
 def archive_directory(
-    root: Path, dest: int, progress: Callable[[int, int], None] = lambda size, files: None
+    root: Path,
+    dest: int,
+    progress: Callable[[int, int], None] = lambda size, files: None,
+    exclude: Sequence[str] = (),
 ) -> tuple[list[Entry], str, int]:
     """Archive *root* into the open file descriptor *dest* with GNU tar; return entries, sha256, size.
 
     The caller owns *dest* (created 0600) and fsyncs it.  *progress* gets
-    (archive bytes written, entries recorded) as the archive grows.
+    (archive bytes written, entries recorded) as the archive grows.  Paths
+    matching *exclude* (relative to *root*) are in neither the archive nor
+    the entries.
     """
     entries: list[Entry] = []
-    argv = [*TAR, "-cf", "-", "-C", str(root), "."]
+    excludes = ["--anchored", *(f"--exclude=./{pattern}" for pattern in exclude)] if exclude else []
+    argv = [*TAR, *excludes, "-cf", "-", "-C", str(root), "."]
     # tar's messages go to a file: a pipe nobody reads until the end could fill and stall tar.
     with tempfile.TemporaryFile() as messages:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=messages)
@@ -232,7 +251,7 @@ def archive_directory(
         proc.stdout.close()
         pump.start()
         try:
-            walk_entries(root, entries)
+            walk_entries(root, entries, exclude)
         except BaseException:
             proc.kill()
             raise

@@ -1,4 +1,4 @@
-"""The backup directory ``<project>/.docker-backup/``: create atomically, verify, restore.
+"""The backup directory ``<project>/.docker-backup/``: create atomically, verify (restoring: ``backup.restore``).
 
 Layout: ``backup-manifest.{json,txt,sha256}``, ``config/`` (the configuration
 files, at their project-relative paths), ``volumes/<volume>.tar`` and
@@ -11,13 +11,14 @@ only after the new one is in place.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import functools
 import hashlib
 import logging
 import os
 import shutil
-import tarfile
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,9 +27,11 @@ from pathlib import Path
 from typing import IO, ClassVar
 
 from podshift.atomic import fsync_path
+from podshift.backup import signing
 from podshift.backup.configs import backup_name, data_dirs, discover
 from podshift.backup.direct import archive_directory
 from podshift.backup.manifest import JSON_NAME, SUMS_NAME, TXT_NAME, Archive, ConfigFile, Manifest, sums
+from podshift.backup.signing import SIG_NAME
 from podshift.backup.tarscan import (
     CHUNK,
     Entry,
@@ -36,12 +39,13 @@ from podshift.backup.tarscan import (
     copy_stream,
     file_chunks,
     hardlink_groups,
-    scan,
     scan_file,
 )
 from podshift.compose.model import ComposeProject
 from podshift.errors import PodshiftError
-from podshift.runtimes.base import Runtime
+from podshift.paths import PROJECT_STATE_NAME
+from podshift.runtimes.base import PROJECT_LABEL, Runtime, VolumeInfo
+from podshift.stopping import restart_leftovers, stopped
 
 BACKUP_DIR = ".docker-backup"
 #: The rollback's snapshot of the Podman side lives inside the backup directory, under this name
@@ -156,9 +160,8 @@ class BackupStore:
                 for name in project.named_volumes:
                     if runtime.volume(name) is not None:
                         items.append(PlannedItem("volume", name, usage.get(name, 0)))
-            for d in data_dirs(project):
-                size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file() and not f.is_symlink())
-                items.append(PlannedItem("bind", str(d), size))
+            for d in bind_data_dirs(project):
+                items.append(PlannedItem("bind", str(d), _tree_size(d)))
         return items
 
     # -- creating ---------------------------------------------------------------------------------------
@@ -167,12 +170,26 @@ class BackupStore:
         for tmp in self.base.glob(f"{self.dir_name}.tmp-*"):
             pid = tmp.name.rsplit("-", 1)[-1]
             if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+                self._keep_snapshot(tmp)
                 shutil.rmtree(tmp, ignore_errors=True)
         olds = sorted(self.base.glob(f"{self.dir_name}.old-*"))
         if olds and not self.path.exists():
             os.rename(olds[-1], self.path)
         for old in self.base.glob(f"{self.dir_name}.old-*"):
+            self._keep_snapshot(old)
             shutil.rmtree(old, ignore_errors=True)
+
+    def _keep_snapshot(self, leaving: Path) -> None:
+        """A rollback's Podman snapshot inside a backup directory that goes away moves to the one in place.
+
+        It is not part of the backup: replacing the backup (or a crash while it was
+        replaced) must not take it along.
+        """
+        if self.dir_name != BACKUP_DIR or not (leaving / SNAPSHOT_DIR).is_dir() or not self.path.is_dir():
+            return
+        if not (self.path / SNAPSHOT_DIR).exists():
+            os.rename(leaving / SNAPSHOT_DIR, self.path / SNAPSHOT_DIR)
+            fsync_path(self.path)
 
     def create(
         self,
@@ -182,17 +199,23 @@ class BackupStore:
         include_data: bool,
         force: bool,
         progress: Progress = _no_progress,
+        allow_fewer_volumes: bool = False,
     ) -> Manifest:
-        """Build, verify and put in place a new backup (see the module docstring)."""
+        """Build, verify and put in place a new backup (see the module docstring).
+
+        With *include_data*, the backup must hold every volume the compose
+        model declares and at least as many as the backup it replaces, unless
+        *allow_fewer_volumes*.
+        """
         self.recover_interrupted()
         if include_data and runtime is None:
             raise BackupError(self.path, "--include-data needs the engine that holds the volumes")
-        if self.path.exists() and not force:
-            raise BackupError(
-                self.path,
-                "a backup already exists: verify it with `podshift backup --verify`, "
-                "or replace it with --force (the old one stays until the new one is verified)",
-            )
+        if runtime is not None and include_data:
+            restarted = restart_leftovers(runtime, self.project_dir)
+            if restarted:
+                log.warning("started %s again: an interrupted podshift run had stopped them", ", ".join(restarted))
+        self._check_existing(force)
+        plan = self._volume_plan(project, runtime, allow_fewer_volumes) if include_data and runtime else []
         tmp = self.base / f"{self.dir_name}.tmp-{os.getpid()}"
         try:
             os.mkdir(tmp, 0o700)
@@ -204,12 +227,14 @@ class BackupStore:
             with _Syncer() as syncer:
                 if include_data and runtime is not None:
                     runtime.remove_stale_helpers()
-                    self._copy_volumes(project, runtime, tmp, manifest, progress, syncer)
-                    self._copy_bind_data(project, tmp, manifest, syncer)
+                    self._copy_volumes(project, runtime, tmp, manifest, progress, syncer, plan)
+                    self._copy_bind_data(project, runtime, tmp, manifest, progress, syncer)
                 self._write_manifests(tmp, manifest, syncer)
-            # Every file was hashed as it was written: here the manifests as written and the
-            # files' presence and sizes are checked (`--verify` and restore re-hash everything).
-            problems = _check_manifest_files(tmp) or _check_files(tmp, manifest, deep=False, hashes=False)
+            # Every archive was hashed as it was written; here each one's members are read back and
+            # compared with the entries recorded (by the walk, on the fast path): a file that changed
+            # between the two, or a walk and an archive that disagree, fail the backup before it
+            # replaces anything.  `--verify` and restore re-hash everything.
+            problems = _check_manifest_files(tmp) or _check_files(tmp, manifest, deep=True, hashes=False)
             if problems:
                 raise BackupError(tmp, "the new backup does not verify: " + "; ".join(problems[:5]))
             self._put_in_place(tmp)
@@ -233,12 +258,15 @@ class BackupStore:
             rel = backup_name(source.path, self.project_dir)
             dest = tmp / "config" / rel
             _private_dirs(tmp, dest.parent)
-            st = source.path.stat()
-            h = hashlib.sha256()
-            with _private_file(dest) as out:
-                for chunk in file_chunks(str(source.path)):
-                    h.update(chunk)
-                    out.write(chunk)
+            # Read through a descriptor opened without following a symlink: a file swapped for a link
+            # since discover() must not pull another file (as root: any file) into the backup.
+            with open(os.open(source.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as src:
+                st = os.fstat(src.fileno())
+                h = hashlib.sha256()
+                with _private_file(dest) as out:
+                    while chunk := src.read(CHUNK):
+                        h.update(chunk)
+                        out.write(chunk)
             os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
             manifest.config.append(
                 ConfigFile(
@@ -248,6 +276,80 @@ class BackupStore:
             done += st.st_size
             progress("configuration", done, len(manifest.config))
 
+    def _volume_plan(
+        self, project: ComposeProject, runtime: Runtime, allow_fewer_volumes: bool
+    ) -> list[tuple[str, VolumeInfo, Path | None]]:
+        """(name, volume, directory to read it from or None for the engine) of each volume to back up.
+
+        Refuses, naming them, what would make a backup hold less than it should
+        (unless *allow_fewer_volumes*): volumes the model declares that the
+        engine lacks, tmpfs volumes (their data does not survive any stop), and
+        a backup with fewer volumes than the one it replaces; and running
+        containers outside the project that write to a project volume.
+        """
+        plan: list[tuple[str, VolumeInfo, Path | None]] = []
+        missing: list[str] = []
+        for key, spec in project.volumes.items():
+            if (spec or {}).get("external"):
+                continue
+            name = project.volume_name(key)
+            info = runtime.volume(name)
+            if info is None:
+                missing.append(f"{name} (not on {runtime.label})")
+                continue
+            opts = {str(k): str(v) for k, v in ((spec or {}).get("driver_opts") or {}).items()}
+            if opts.get("type") == "tmpfs":
+                log.warning("volume %s is a tmpfs: its data does not survive any stop, and is not backed up", name)
+                missing.append(f"{name} (tmpfs: its data does not survive a stop)")
+                continue
+            source = runtime.direct_path(info)
+            if "bind" in opts.get("o", "").split(",") and opts.get("device"):
+                # The volume's directory is only a mount point, empty once the containers stop: read the device.
+                source = Path(opts["device"])
+                if not source.is_absolute():
+                    source = project.project_dir / source
+                if os.geteuid() != 0 and not os.access(source, os.R_OK | os.X_OK):
+                    raise BackupError(name, f"a bind volume of {source}, which this user cannot read")
+            self._refuse_outside_writers(project, runtime, name)
+            plan.append((name, info, source))
+        previous = self._previous_volume_count()
+        if not allow_fewer_volumes:
+            if missing:
+                raise BackupError(
+                    self.path,
+                    f"the compose model declares {len(plan) + len(missing)} volume(s), this backup would hold "
+                    f"{len(plan)}: missing {', '.join(missing)}; check --engine, or pass --allow-fewer-volumes",
+                )
+            if previous is not None and len(plan) < previous:
+                raise BackupError(
+                    self.path,
+                    f"the backup it would replace holds {previous} volume(s), this one would hold {len(plan)}; "
+                    "check --engine, or pass --allow-fewer-volumes",
+                )
+        return plan
+
+    def _previous_volume_count(self) -> int | None:
+        if not self.exists():
+            return None
+        try:
+            return sum(1 for a in _load_manifest(self.path).archives if a.kind == "volume")
+        except BackupError:
+            return None  # an unreadable old backup holds nothing worth keeping count of
+
+    @staticmethod
+    def _refuse_outside_writers(project: ComposeProject, runtime: Runtime, volume: str) -> None:
+        writers = [
+            c.name
+            for c in runtime.containers_mounting(volume)
+            if c.status == "running" and volume in c.writable_volumes and c.labels.get(PROJECT_LABEL) != project.name
+        ]
+        if writers:
+            raise BackupError(
+                volume,
+                f"running container(s) outside project {project.name} write to it: {', '.join(writers)}; "
+                "stop them for the backup (podshift only stops the project's own containers)",
+            )
+
     def _copy_volumes(
         self,
         project: ComposeProject,
@@ -256,129 +358,174 @@ class BackupStore:
         manifest: Manifest,
         progress: Progress,
         syncer: _Syncer,
+        plan: list[tuple[str, VolumeInfo, Path | None]],
     ) -> None:
         (tmp / "volumes").mkdir(mode=0o700)
-        for name in project.named_volumes:
-            info = runtime.volume(name)
-            if info is None:
-                log.info("volume %s does not exist on %s: skipped", name, runtime.label)
-                continue
+        for name, _info, direct in plan:
             rel = f"volumes/{name}.tar"
-            direct = runtime.direct_path(info)
+            users = _running_users(runtime, project, name)
             if direct is not None and shutil.which("tar"):
-                with _stopped_users(runtime, project, name), _private_file(tmp / rel, sync=False) as out:
+                with (
+                    stopped(runtime, self.project_dir, users, f"volume {name} is read"),
+                    _private_file(tmp / rel, sync=False) as out,
+                ):
                     entries, digest, size = archive_directory(direct, out.fileno(), functools.partial(progress, name))
                 syncer.submit(tmp / rel)
+                _refuse_devices(name, entries)
                 manifest.archives.append(Archive(name, "volume", rel, digest, size, entries))
                 log.info("volume %s (read directly): %d entries, %d bytes", name, len(entries), size)
                 continue
-            with _stopped_users(runtime, project, name), _private_file(tmp / rel, sync=False) as out:
+            with (
+                stopped(runtime, self.project_dir, users, f"volume {name} is read"),
+                _private_file(tmp / rel, sync=False) as out,
+            ):
                 digest, size = copy_stream(runtime.volume_export(name), out, _Counter(name, progress))
             syncer.submit(tmp / rel)
             # Members are read back from the file just written (page cache, random access):
             # faster than parsing the engine's stream, and it is the archive that will be restored.
             entries = scan_file(str(tmp / rel), archive=rel, safe=False)
+            _refuse_devices(name, entries)
             manifest.archives.append(Archive(name, "volume", rel, digest, size, entries))
             log.info("volume %s: %d entries, %d bytes", name, len(entries), size)
 
-    def _copy_bind_data(self, project: ComposeProject, tmp: Path, manifest: Manifest, syncer: _Syncer) -> None:
-        for i, directory in enumerate(data_dirs(project)):
+    def _copy_bind_data(
+        self,
+        project: ComposeProject,
+        runtime: Runtime,
+        tmp: Path,
+        manifest: Manifest,
+        progress: Progress,
+        syncer: _Syncer,
+    ) -> None:
+        for i, directory in enumerate(bind_data_dirs(project)):
             (tmp / "binds").mkdir(mode=0o700, exist_ok=True)
             rel = f"binds/{i}.tar"
+            users = _bind_writers(runtime, project, directory)
+            # Read fd-relative, never following a symlink (GNU tar + the descriptor walk of the fast
+            # path), with the containers that write it stopped, and without podshift's own directories.
             with (
+                stopped(runtime, self.project_dir, users, f"{directory} is read"),
                 _private_file(tmp / rel, sync=False) as out,
-                tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as t,
             ):
-                t.add(str(directory), arcname=".")
+                entries, digest, size = archive_directory(
+                    directory,
+                    out.fileno(),
+                    functools.partial(progress, str(directory)),
+                    exclude=own_dirs_below(self.project_dir, directory),
+                )
             syncer.submit(tmp / rel)
-            path = tmp / rel
-            entries = scan_file(str(path), archive=rel, safe=False)
-            manifest.archives.append(Archive(str(directory), "bind", rel, _sha256(path), path.stat().st_size, entries))
+            _refuse_devices(str(directory), entries)
+            manifest.archives.append(Archive(str(directory), "bind", rel, digest, size, entries))
 
     @staticmethod
     def _write_manifests(tmp: Path, manifest: Manifest, syncer: _Syncer) -> None:
         data, text = manifest.to_json(), manifest.to_text()  # while the archives are being fsynced
-        for name, body in ((JSON_NAME, data), (TXT_NAME, text), (SUMS_NAME, sums(data, text))):
+        checksums = sums(data, text)
+        bodies = ((JSON_NAME, data), (TXT_NAME, text), (SUMS_NAME, checksums), (SIG_NAME, signing.sign(checksums)))
+        for name, body in bodies:
             with _private_file(tmp / name) as f:
                 f.write(body)
         syncer.wait()
         for d in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
             fsync_path(d)
 
+    def _check_existing(self, force: bool) -> None:
+        """What is at ``.docker-backup`` now: a symlink is refused, an empty directory is no backup."""
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            raise BackupError(
+                self.path, "is a symlink or not a directory: podshift does not write through it; move it away"
+            )
+        if not os.listdir(self.path):
+            os.rmdir(self.path)  # an empty directory (as a permissions fix makes) holds no backup
+            return
+        if not force:
+            raise BackupError(
+                self.path,
+                "a backup already exists: verify it with `podshift backup --verify`, "
+                "or replace it with --force (the old one stays until the new one is verified)",
+            )
+
     def _put_in_place(self, tmp: Path) -> None:
-        old = None
-        if self.path.exists():
-            if (self.path / SNAPSHOT_DIR).is_dir() and self.dir_name == BACKUP_DIR:
-                # A rollback's snapshot of the Podman side is not part of the backup: it stays.
-                os.rename(self.path / SNAPSHOT_DIR, tmp / SNAPSHOT_DIR)
-            old = self.base / f"{self.dir_name}.old-{os.getpid()}"
+        """Swap the new backup in with one atomic exchange, so no moment exists without a backup in place."""
+        if os.path.lexists(self.path):
+            if _exchange(tmp, self.path):
+                fsync_path(self.base)
+                self._keep_snapshot(tmp)
+                shutil.rmtree(tmp)  # now the previous backup
+                return
+            old = self.base / f"{self.dir_name}.old-{os.getpid()}"  # a filesystem without RENAME_EXCHANGE
             os.rename(self.path, old)
+            os.rename(tmp, self.path)
+            fsync_path(self.base)
+            self._keep_snapshot(old)
+            shutil.rmtree(old)
+            return
         os.rename(tmp, self.path)
         fsync_path(self.base)
-        if old is not None:
-            shutil.rmtree(old)
 
     # -- verifying -----------------------------------------------------------------------------------------
-    def verify(self) -> list[str]:
-        if not self.path.exists():
-            raise BackupError(self.path, "no backup here: take one with `podshift backup`")
-        return verify_dir(self.path)
+    def verify(self, *, trust_backup: bool = False) -> list[str]:
+        """Every difference between the backup and its manifest (empty: it verifies).
 
-    def manifest(self) -> Manifest:
-        problems = _check_manifest_files(self.path)
-        if problems:
-            raise BackupError(self.path, "; ".join(problems))
-        return Manifest.from_json((self.path / JSON_NAME).read_bytes())
-
-    # -- restoring ------------------------------------------------------------------------------------------
-    def restore_config(self, target_dir: Path | None = None) -> list[Path]:
-        """Put every configuration file back (byte-identical, mode and mtime), each verified first."""
-        manifest = self.manifest()
-        restored = []
-        for c in manifest.config:
-            src = self.path / "config" / c.path
-            if _sha256(src) != c.sha256:
-                raise BackupError(src, "does not match its manifest checksum: refusing to restore it")
-            dest = Path(c.source) if target_dir is None else target_dir / c.path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.podshift-restore")
-            shutil.copyfile(src, tmp)
-            os.chmod(tmp, c.mode)
-            os.utime(tmp, (c.mtime, c.mtime))
-            os.replace(tmp, dest)
-            restored.append(dest)
-        return restored
-
-    def restore_volume(self, name: str, runtime: Runtime, target: str, *, into_empty: bool = False) -> None:
-        """Restore archive *name* into a new, empty volume *target* of *runtime*, verified before use.
-
-        With *into_empty*, *target* is an existing volume the caller emptied (a rollback
-        refills the volume Compose knows by name); it is left in place on failure.
+        A signature that cannot be checked here (another host, another key)
+        is a problem unless *trust_backup*; one that does not match always is.
         """
-        manifest = self.manifest()
-        archive = next((a for a in manifest.archives if a.name == name), None)
-        if archive is None:
-            raise BackupError(self.path, f"no archive of {name!r} in this backup")
-        path = self.path / archive.archive
-        if not path.is_file() or _sha256(path) != archive.sha256:
-            raise BackupError(path, "missing or does not match its manifest checksum: refusing to restore it")
-        scan_file(str(path), archive=archive.archive, safe=True)  # refuses escapes before any write
-        if not into_empty:
-            if runtime.volume(target) is not None:
-                raise BackupError(
-                    self.path, f"volume {target} already exists on {runtime.label}: restore into a new one"
-                )
-            runtime.volume_create(target, {"io.podshift.restored-from": name})
+        path = self._readable_path()
+        # A concurrent `backup --force` may swap the backup while it is read: verify again if it changed.
+        for _ in range(3):
+            before = os.lstat(path).st_ino
+            problems = verify_dir(path, trust_backup=trust_backup)
+            with contextlib.suppress(FileNotFoundError):
+                if os.lstat(path).st_ino == before:
+                    break
+        return problems
+
+    def _readable_path(self) -> Path:
+        """The backup to read: ``.docker-backup``, or the one an interrupted run left as ``.old-PID``."""
         try:
-            runtime.volume_import(target, file_chunks(str(path)))
-            restored = scan(runtime.volume_export(target), archive=f"{runtime.label}:{target}", safe=False)
-            difference = compare_entries(archive.entries, restored.entries)
-            if difference:
-                raise BackupError(path, f"volume {target} does not match the manifest after restore: {difference}")
-        except BaseException:
-            if not into_empty:
-                runtime.volume_remove(target, force=True)
-            raise
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            olds = sorted(self.base.glob(f"{self.dir_name}.old-*"))
+            if olds:
+                log.warning("no %s, but %s (an interrupted backup): verifying that", self.path, olds[-1])
+                return olds[-1]
+            raise BackupError(self.path, "no backup here: take one with `podshift backup`") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise BackupError(self.path, "is a symlink or not a directory: not a backup podshift wrote")
+        if not (self.path / JSON_NAME).exists():
+            raise BackupError(self.path, f"no {JSON_NAME}: not a backup (take one with `podshift backup`)")
+        return self.path
+
+    def manifest(self, *, trust_backup: bool = False) -> Manifest:
+        """The manifest, once both manifests match their checksums and the signature allows it."""
+        path = self._readable_path()
+        problems = _check_manifest_files(path, trust_backup=trust_backup)
+        if problems:
+            raise BackupError(path, "; ".join(problems))
+        return _load_manifest(path)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (``renameat2(RENAME_EXCHANGE)``); False where the system cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 class _Counter:
@@ -390,19 +537,92 @@ class _Counter:
         self.progress(self.what, self.done, 0)
 
 
-@contextlib.contextmanager
-def _stopped_users(runtime: Runtime, project: ComposeProject, volume: str) -> Iterator[None]:
-    """Stop the project's running containers that use *volume*; start them again afterwards, also on failure."""
-    stopped = [c.name for c in runtime.containers_using(volume, project.name) if c.status == "running"]
-    for name in stopped:
-        log.info("stopping %s while %s is read", name, volume)
-        runtime.stop(name)
+def _running_users(runtime: Runtime, project: ComposeProject, volume: str) -> list[str]:
+    """The project's running containers that mount *volume*: stopped while it is read."""
+    return [c.name for c in runtime.containers_using(volume, project.name) if c.status == "running"]
+
+
+def _bind_writers(runtime: Runtime, project: ComposeProject, directory: Path) -> list[str]:
+    """The project's running containers whose service bind-mounts *directory* (or a path in or above it) writably."""
+    services = {
+        s.name
+        for s in project.services.values()
+        for m in s.mounts
+        if m.type == "bind"
+        and not m.read_only
+        and (Path(m.source).is_relative_to(directory) or directory.is_relative_to(m.source))
+    }
+    return [c.name for c in runtime.project_containers(project.name) if c.status == "running" and c.service in services]
+
+
+#: Bind sources that are the host's system, not an application's data: never archived.
+_SYSTEM_DIRS = (Path("/proc"), Path("/sys"), Path("/dev"), Path("/run"), Path("/var/run"))
+
+
+def bind_data_dirs(project: ComposeProject) -> list[Path]:
+    """The bind-mounted data directories to back up: refuses the host's root, skips pseudo filesystems."""
+    dirs = []
+    for d in data_dirs(project):
+        if d == Path("/"):
+            raise BackupError(
+                d,
+                "a service bind-mounts the host's root directory: podshift does not back up the whole host; "
+                "back up what the service needs and bind that instead",
+            )
+        if any(d == s or d.is_relative_to(s) for s in _SYSTEM_DIRS):
+            log.warning("bind source %s is a system (pseudo) filesystem: not backed up", d)
+            continue
+        dirs.append(d)
+    return dirs
+
+
+def own_dirs_below(project_dir: Path, directory: Path) -> tuple[str, ...]:
+    """Patterns (relative to *directory*) of podshift's own directories inside it: never part of a backup."""
+    if not project_dir.is_relative_to(directory):
+        return ()
+    inner = project_dir.relative_to(directory)
+    prefix = "" if str(inner) == "." else f"{inner}/"
+    return tuple(
+        f"{prefix}{name}"
+        for name in (BACKUP_DIR, f"{BACKUP_DIR}.*", PROJECT_STATE_NAME, ".podshift-tmp-*", ".podshift.lock")
+    )
+
+
+def _tree_size(root: Path) -> int:
+    """Bytes of the regular files below *root*: iterative, one filesystem, no symlink followed."""
+    total = 0
     try:
-        yield
-    finally:
-        for name in stopped:
-            log.info("starting %s again", name)
-            runtime.start(name)
+        device = os.lstat(root).st_dev
+    except OSError:
+        return 0
+    pending = [str(root)]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as it:
+                for entry in it:
+                    st = entry.stat(follow_symlinks=False)
+                    if st.st_dev != device:
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        total += st.st_size
+        except OSError:
+            continue  # unreadable: the plan is an estimate
+    return total
+
+
+def _refuse_devices(what: str, entries: Iterable[Entry]) -> None:
+    """Device nodes are refused up front: restore could not put them back everywhere (rootless Podman cannot)."""
+    devices = [e.path for e in entries if e.type in ("char", "block")]
+    if devices:
+        shown = ", ".join(repr(p) for p in devices[:5]) + (f" (+{len(devices) - 5} more)" if len(devices) > 5 else "")
+        raise BackupError(
+            what,
+            f"holds device node(s) {shown}: podshift cannot restore them on every engine; remove them "
+            "(containers that need devices get them with `devices:` in the compose file)",
+        )
 
 
 def compare_entries(expected: Iterable[Entry], actual: Iterable[Entry]) -> str:
@@ -417,38 +637,70 @@ def compare_entries(expected: Iterable[Entry], actual: Iterable[Entry]) -> str:
     return "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
 
 
-def _check_manifest_files(path: Path) -> list[str]:
+def _read_sums(path: Path) -> dict[str, str]:
+    """``backup-manifest.sha256`` as {file name: digest}; a line podshift did not write is an error naming it."""
+    recorded: dict[str, str] = {}
+    raw = (path / SUMS_NAME).read_bytes()
+    for number, line in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or name not in (JSON_NAME, TXT_NAME):
+            raise BackupError(path / SUMS_NAME, f"line {number} is not '<sha256>  <manifest name>': {line[:80]!r}")
+        recorded[name] = digest
+    return recorded
+
+
+def _check_manifest_files(path: Path, *, trust_backup: bool = False) -> list[str]:
     problems = []
     for name in (JSON_NAME, TXT_NAME, SUMS_NAME):
         if not (path / name).is_file():
             problems.append(f"missing {name}")
     if problems:
         return problems
-    data, text = (path / JSON_NAME).read_bytes(), (path / TXT_NAME).read_bytes()
-    if sums(data, text) != (path / SUMS_NAME).read_bytes():
-        recorded = dict(line.split("  ")[::-1] for line in (path / SUMS_NAME).read_text().splitlines() if "  " in line)
+    data, text, checksums = (
+        (path / JSON_NAME).read_bytes(),
+        (path / TXT_NAME).read_bytes(),
+        (path / SUMS_NAME).read_bytes(),
+    )
+    if sums(data, text) != checksums:
+        recorded = _read_sums(path)
         for name, body in ((JSON_NAME, data), (TXT_NAME, text)):
             if recorded.get(name) != hashlib.sha256(body).hexdigest():
                 problems.append(f"changed {name} (its checksum in {SUMS_NAME} does not match)")
-        problems = problems or [f"changed {SUMS_NAME}"]
+        return problems or [f"changed {SUMS_NAME}"]
+    sig_path = path / SIG_NAME
+    signature = signing.check(checksums, sig_path.read_bytes() if sig_path.is_file() else None)
+    if signature.verdict == signing.TAMPERED:
+        problems.append(f"tampered {SIG_NAME}: {signature.detail}")
+    elif signature.verdict == signing.UNCHECKABLE and not trust_backup:
+        problems.append(f"{signature.detail}; if you trust this backup, pass --trust-backup")
+    elif signature.verdict == signing.UNCHECKABLE:
+        log.warning("%s: %s (trusted: --trust-backup)", path, signature.detail)
     return problems
 
 
-def verify_dir(path: Path, *, deep: bool = True, hashes: bool = True) -> list[str]:
+def _load_manifest(path: Path) -> Manifest:
+    """``backup-manifest.json`` parsed; anything podshift did not write is one line naming the file."""
+    try:
+        return Manifest.from_json((path / JSON_NAME).read_bytes())
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise BackupError(path / JSON_NAME, f"not a manifest this podshift wrote ({type(e).__name__}: {e})") from e
+
+
+def verify_dir(path: Path, *, deep: bool = True, hashes: bool = True, trust_backup: bool = False) -> list[str]:
     """Every difference between a backup directory and its manifest, each naming the file.
 
     *deep* also re-reads every archive member against the manifest's entries.
     """
-    problems = _check_manifest_files(path)
+    problems = _check_manifest_files(path, trust_backup=trust_backup)
     if problems:
         return problems
-    return _check_files(path, Manifest.from_json((path / JSON_NAME).read_bytes()), deep=deep, hashes=hashes)
+    return _check_files(path, _load_manifest(path), deep=deep, hashes=hashes)
 
 
 def _check_files(path: Path, manifest: Manifest, *, deep: bool, hashes: bool) -> list[str]:
     """:func:`verify_dir` after the manifests themselves were checked."""
     problems: list[str] = []
-    expected = {JSON_NAME, TXT_NAME, SUMS_NAME}
+    expected = {JSON_NAME, TXT_NAME, SUMS_NAME, SIG_NAME}
     for c in manifest.config:
         rel = f"config/{c.path}"
         expected.add(rel)
@@ -476,13 +728,45 @@ def _check_files(path: Path, manifest: Manifest, *, deep: bool, hashes: bool) ->
         difference = compare_entries(a.entries, entries)
         if difference:
             problems.append(f"{a.archive} differs from the manifest: {difference}")
-    present = {
-        str(p.relative_to(path))
-        for p in path.rglob("*")
-        if (p.is_file() or p.is_symlink()) and not p.relative_to(path).parts[0].startswith(SNAPSHOT_DIR)
-    }
-    problems += [f"unexpected {p}" for p in sorted(present - expected)]
+    problems += _check_tree(path, expected)
     return problems
+
+
+def _check_tree(path: Path, expected_files: set[str]) -> list[str]:
+    """Everything in the backup directory that should not be there, or not be so: extra entries of any
+    type (empty directories, FIFOs, symlinks too), and modes other than the 0700/0600 a backup is made with."""
+    expected_dirs: set[str] = {"config", "volumes", "binds"}  # present even when empty
+    for f in expected_files:
+        parts = f.split("/")
+        expected_dirs |= {"/".join(parts[:i]) for i in range(1, len(parts))}
+    problems: list[str] = []
+    top = stat.S_IMODE(os.lstat(path).st_mode)
+    if top != 0o700:
+        problems.append(f"changed mode of the backup directory ({top:04o}, it is made 0700)")
+    pending = [""]
+    while pending:  # iterative: a crafted deep tree must not exhaust the stack
+        rel_dir = pending.pop()
+        with os.scandir(path / rel_dir if rel_dir else path) as it:
+            for entry in it:
+                if not rel_dir and entry.name.startswith(SNAPSHOT_DIR):
+                    continue  # a rollback's snapshot of the Podman side: beside the backup, not part of it
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                st = entry.stat(follow_symlinks=False)
+                mode = stat.S_IMODE(st.st_mode)
+                if stat.S_ISDIR(st.st_mode) and rel in expected_dirs:
+                    if mode != 0o700:
+                        problems.append(f"changed mode of {rel}/ ({mode:04o}, a backup's directories are 0700)")
+                    pending.append(rel)
+                elif stat.S_ISREG(st.st_mode) and rel in expected_files:
+                    if mode != 0o600:
+                        problems.append(f"changed mode of {rel} ({mode:04o}, a backup's files are 0600)")
+                else:
+                    kind = "directory" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "entry"
+                    what = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}.get(
+                        stat.S_IFMT(st.st_mode), kind
+                    )
+                    problems.append(f"unexpected {rel} ({what})")
+    return sorted(problems)
 
 
 __all__ = ["BACKUP_DIR", "CHUNK", "SNAPSHOT_DIR", "BackupError", "BackupStore", "compare_entries", "verify_dir"]

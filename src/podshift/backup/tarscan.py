@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import io
+import posixpath
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from podshift.backup.members import MemberGuard, UnsafeArchive
 from podshift.errors import PodshiftError
+
+__all__ = [
+    "CHUNK",
+    "Entry",
+    "ScanResult",
+    "UnsafeArchive",
+    "comparable",
+    "copy_stream",
+    "file_chunks",
+    "hardlink_groups",
+    "normalize",
+    "scan",
+    "scan_file",
+]
 
 CHUNK = 1 << 20
 _TYPES = {
@@ -29,12 +45,6 @@ _TYPES = {
     tarfile.FIFOTYPE: "fifo",
     tarfile.CONTTYPE: "file",
 }
-
-
-class UnsafeArchive(PodshiftError):
-    def __init__(self, archive: str, member: str, why: str) -> None:
-        self.member = member
-        super().__init__(f"{archive}: refusing member {member!r}: {why}")
 
 
 @dataclass
@@ -54,37 +64,9 @@ class Entry:
 
 
 def normalize(name: str) -> str:
-    """Archive member name relative to the volume root ('' for the root itself)."""
-    name = name.removeprefix("./")
-    return "" if name in (".", "") else name.rstrip("/")
-
-
-def check_safe(member: tarfile.TarInfo, symlinks: set[str], seen: set[str], archive: str) -> None:
-    """Refuse members that would land outside the target or are not plain data.
-
-    Refused: absolute names, ``..`` components, anything written through a
-    symlink the archive created earlier, hardlinks to paths outside it or not
-    yet extracted, device nodes.  Symlinks themselves may point anywhere:
-    they are data (inside the container an absolute link resolves there).
-    """
-    raw = member.name
-    name = normalize(raw)
-    if raw.startswith("/"):
-        raise UnsafeArchive(archive, raw, "absolute path")
-    parts = name.split("/") if name else []
-    if ".." in parts:
-        raise UnsafeArchive(archive, raw, "'..' component")
-    for i in range(1, len(parts)):
-        if "/".join(parts[:i]) in symlinks:
-            raise UnsafeArchive(archive, raw, f"written through the symlink {'/'.join(parts[:i])!r}")
-    if member.ischr() or member.isblk():
-        raise UnsafeArchive(archive, raw, "device node")
-    if member.islnk():
-        target = normalize(member.linkname)
-        if member.linkname.startswith("/") or ".." in target.split("/") or target not in seen:
-            raise UnsafeArchive(archive, raw, f"hardlink to {member.linkname!r} outside the archive")
-    if member.issym():
-        symlinks.add(name)
+    """Archive member name relative to the volume root ('' for the root itself), spelled one way only."""
+    name = posixpath.normpath(name) if name else "."
+    return "" if name == "." else name
 
 
 class _Tee(io.RawIOBase):
@@ -140,7 +122,7 @@ def scan(
 ) -> ScanResult:
     """Parse a tar stream into entries (hashing contents), optionally copying it to *sink*.
 
-    With *safe*, a member that breaks :func:`check_safe` raises
+    With *safe*, a member that :class:`~podshift.backup.members.MemberGuard` refuses raises
     :class:`UnsafeArchive` before anything after it is read.
     """
     tee = _Tee(chunks, sink, on_bytes)
@@ -165,13 +147,9 @@ def scan_file(path: str, *, archive: str = "archive", safe: bool = True) -> list
 
 def _entries(tar: tarfile.TarFile, archive: str, safe: bool) -> list[Entry]:
     entries: list[Entry] = []
-    symlinks: set[str] = set()
-    seen: set[str] = set()
+    guard = MemberGuard(archive) if safe else None
     for member in tar:
-        if safe:
-            check_safe(member, symlinks, seen, archive)
-        name = normalize(member.name)
-        seen.add(name)
+        name = guard.check(member) if guard is not None else normalize(member.name)
         if not name:
             continue  # the volume root itself
         digest = ""

@@ -37,12 +37,13 @@ class RollbackRequest:
     keep_data: bool = False
     verify_only: bool = False
     cleanup: bool = False
+    trust_backup: bool = False
     rootless_user: str | None = None
 
     def session_argv(self, *, dry_run: bool) -> list[str]:
         argv = [str(self.checks), "-m", "post_rollback", "--rollback", "--project-dir", str(self.project_dir)]
         argv += ["--rootdir", str(self.rootdir), "-p", "no:cacheprovider"]
-        for flag in ("keep_data", "force", "cleanup"):
+        for flag in ("keep_data", "force", "cleanup", "trust_backup"):
             if getattr(self, flag):
                 argv.append("--" + flag.replace("_", "-"))
         if self.rootless_user:

@@ -67,6 +67,8 @@ class ContainerInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
     #: names of the named volumes the container mounts
     volumes: tuple[str, ...] = ()
+    #: those of :attr:`volumes` it mounts read-write
+    writable_volumes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,10 @@ class Runtime(abc.ABC):
     def containers_using(self, volume: str, project: str) -> list[ContainerInfo]:
         """The project's containers that mount *volume*."""
         return [c for c in self.project_containers(project) if volume in c.volumes]
+
+    def containers_mounting(self, volume: str) -> list[ContainerInfo]:
+        """Every container, of any project or none, that mounts *volume* (engines without the filter: none)."""
+        return []
 
     @abc.abstractmethod
     def project_volumes(self, project: str) -> list[VolumeInfo]:

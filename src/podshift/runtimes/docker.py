@@ -54,6 +54,11 @@ def _container_info(c: Container) -> ContainerInfo:
         service=labels.get(SERVICE_LABEL),
         labels=labels,
         volumes=tuple(m["Name"] for m in attrs.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")),
+        writable_volumes=tuple(
+            m["Name"]
+            for m in attrs.get("Mounts") or []
+            if m.get("Type") == "volume" and m.get("Name") and m.get("RW", True)
+        ),
     )
 
 
@@ -130,6 +135,10 @@ class DockerRuntime(Runtime):
     def project_containers(self, project: str) -> list[ContainerInfo]:
         found = self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
         return [_container_info(c) for c in found]
+
+    def containers_mounting(self, volume: str) -> list[ContainerInfo]:
+        found = self.client.containers.list(all=True, filters={"volume": volume})
+        return [_container_info(self.client.containers.get(c.id)) for c in found]
 
     def project_volumes(self, project: str) -> list[VolumeInfo]:
         found = self.client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})

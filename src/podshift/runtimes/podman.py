@@ -194,6 +194,11 @@ class PodmanRuntime(Runtime):
             service=labels.get(SERVICE_LABEL),
             labels=labels,
             volumes=tuple(m["Name"] for m in attrs.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")),
+            writable_volumes=tuple(
+                m["Name"]
+                for m in attrs.get("Mounts") or []
+                if m.get("Type") == "volume" and m.get("Name") and m.get("RW", True)
+            ),
         )
 
     def _labelled(self, kind: str, project: str) -> list[Any]:
@@ -213,6 +218,10 @@ class PodmanRuntime(Runtime):
             with contextlib.suppress(podman.errors.NotFound):  # removed meanwhile
                 infos.append(self._container_info(self.client.containers.get(c.id)))
         return infos
+
+    def containers_mounting(self, volume: str) -> list[ContainerInfo]:
+        found = self.client.containers.list(all=True, filters={"volume": volume})
+        return [self._container_info(self.client.containers.get(c.id)) for c in found]
 
     def project_volumes(self, project: str) -> list[VolumeInfo]:
         return [VolumeInfo.from_attrs(v.attrs) for v in self._labelled("volumes", project)]
