@@ -74,12 +74,19 @@ class Cleanup(Step):
                 continue
             podman_rt.volume_remove(volume.name, force=True)
             removed.append(volume.name)
-        images = []
+        images, kept = [], []
         for ref in _carried_images(ctx):
-            # Only what Docker still has: nothing is lost by removing Podman's copy.
+            # Only what Docker still has: nothing is lost by removing Podman's copy.  Never forced:
+            # an image (id) in use by any container, whoever's, stays; another name of it stays.
             if podman_rt.image(ref) is not None and docker_rt.image(ref) is not None:
-                podman_rt.image_remove(ref)
-                images.append(ref)
+                why = podman_rt.image_release(ref)
+                if why is None:
+                    images.append(ref)
+                else:
+                    kept.append(ref)
+                    ctx.log.info("kept image %s on %s: %s", ref, podman_rt.label, why)
         ctx.record("volumes_removed", removed)
         ctx.record("images_removed", images)
-        return f"removed from {podman_rt.label}: {len(removed)} volume(s), {len(images)} image(s)"
+        ctx.record("images_kept", kept)
+        note = f"; kept {len(kept)} image(s) still in use" if kept else ""
+        return f"removed from {podman_rt.label}: {len(removed)} volume(s), {len(images)} image(s){note}"

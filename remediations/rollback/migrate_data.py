@@ -169,9 +169,7 @@ class MigrateData(Step):
                     raise PodshiftError("Podman is needed to copy its data, and is not connected")
                 self._copy_from_podman(ctx, podman_rt, docker_rt, volume)
             else:
-                restore_volume(
-                    store, volume, docker_rt, volume, trust_backup=ctx.options.trust_backup, into_empty=True
-                )
+                restore_volume(store, volume, docker_rt, volume, trust_backup=ctx.options.trust_backup, into_empty=True)
             difference = compare_since(archive.entries, read_entries(docker_rt, volume))
             if difference:
                 raise PodshiftError(f"the copy does not match {store.path.name}: {difference}")

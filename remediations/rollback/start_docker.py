@@ -8,7 +8,7 @@ from podshift.compose.model import ComposeProject
 from podshift.compose.provider import DockerComposeProvider
 from podshift.errors import CommandError, EngineUnavailable, PodshiftError
 from podshift.remediation import CommandStep, Plan
-from podshift.rollback.ports import holders
+from podshift.rollback.ports import docker_published, holders
 from podshift.rollback.verify import service_problems
 from podshift.runtimes.docker import DockerRuntime
 from podshift.steps import DONE, Step, StepContext, StepFailed
@@ -29,10 +29,7 @@ def _missing_images(project: ComposeProject, runtime: DockerRuntime) -> list[str
 
 def _port_conflicts(project: ComposeProject, runtime: DockerRuntime) -> list[str]:
     """Published ports held by something other than this project's Docker containers, naming the process."""
-    ours: set[int] = set()
-    for c in runtime.client.containers.list(filters={"label": f"com.docker.compose.project={project.name}"}):
-        for bindings in (c.attrs["NetworkSettings"].get("Ports") or {}).values():
-            ours |= {int(b["HostPort"]) for b in bindings or []}
+    ours = docker_published(runtime, project.name)
     conflicts = []
     for service, p in project.published_ports:
         if p.published is None or p.protocol != "tcp" or p.published in ours:

@@ -43,7 +43,14 @@ class StopPodman(Step):
             runtime.ping()
         except EngineUnavailable:
             return True  # nothing of Podman's can be running that we could stop
-        return find_project(runtime, ctx.project.name).empty
+        if find_project(runtime, ctx.project.name).empty:
+            return True
+        if ctx.journal.finished():
+            # A finished rollback, and the project runs on Podman again: a new migrate -> rollback
+            # cycle.  The old journal is kept aside, so every step (the snapshot first) runs afresh.
+            kept = ctx.journal.archive()
+            ctx.log.info("a new rollback cycle: the previous journal is kept as %s", kept)
+        return False
 
     def run(self, ctx: StepContext) -> str:
         # Nothing is touched without a backup to come back to.

@@ -12,6 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from podshift.runtimes.base import PROJECT_LABEL
+from podshift.runtimes.docker import DockerRuntime
+
 #: Processes of Podman's that hold a container's published port.
 PODMAN_PROCESSES = ("rootlessport", "rootlessport-child", "conmon", "slirp4netns", "podman", "pasta")
 DOCKER_PROCESSES = ("docker-proxy", "dockerd")
@@ -83,3 +86,12 @@ def holders(port: int) -> list[Holder]:
 
 def listening(port: int) -> bool:
     return bool(_listening_inodes(port))
+
+
+def docker_published(docker: DockerRuntime, project: str) -> set[int]:
+    """Host ports the project's running Docker containers publish."""
+    ports: set[int] = set()
+    for c in docker.client.containers.list(filters={"label": f"{PROJECT_LABEL}={project}"}):
+        for bindings in (c.attrs["NetworkSettings"].get("Ports") or {}).values():
+            ports |= {int(b["HostPort"]) for b in bindings or []}
+    return ports

@@ -15,7 +15,7 @@ from podshift.backup.store import BackupStore, verify_dir
 from podshift.compose.model import ComposeProject
 from podshift.errors import EngineUnavailable, PodshiftError
 from podshift.rollback.podman_side import find_project
-from podshift.rollback.ports import holders
+from podshift.rollback.ports import docker_published, holders
 from podshift.runtimes.docker import DockerRuntime
 from podshift.runtimes.podman import PodmanRuntime
 
@@ -87,11 +87,7 @@ def prerequisites(
     except (OSError, PodshiftError) as e:
         findings.append(Finding(False, "podman", str(e)))
 
-    ours_docker: set[int] = set()
-    if docker_up:
-        for c in docker.client.containers.list(filters={"label": f"com.docker.compose.project={project.name}"}):
-            for bindings in (c.attrs["NetworkSettings"].get("Ports") or {}).values():
-                ours_docker |= {int(b["HostPort"]) for b in bindings or []}
+    ours_docker = docker_published(docker, project.name) if docker_up else set()
     for service, p in project.published_ports:
         if p.published is None or p.protocol != "tcp":
             continue

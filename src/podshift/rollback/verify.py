@@ -18,7 +18,7 @@ from podshift.backup.store import BackupStore
 from podshift.backup.tarscan import file_chunks
 from podshift.compose.model import ComposeProject
 from podshift.rollback.podman_side import find_project
-from podshift.rollback.ports import holders, listening
+from podshift.rollback.ports import docker_published, holders, listening
 from podshift.rollback.snapshot import PodmanSnapshot
 from podshift.rollback.volumes import compare_since, read_entries
 from podshift.runtimes.docker import DockerRuntime
@@ -145,10 +145,7 @@ def podman_problems(podman: PodmanRuntime, project: ComposeProject) -> list[str]
 
 def port_problems(docker: DockerRuntime, project: ComposeProject) -> list[str]:
     """Every published port is held by Docker (its proxy) and by nothing else."""
-    bound: set[int] = set()
-    for c in docker.client.containers.list(filters={"label": f"com.docker.compose.project={project.name}"}):
-        for bindings in (c.attrs["NetworkSettings"].get("Ports") or {}).values():
-            bound |= {int(b["HostPort"]) for b in bindings or []}
+    bound = docker_published(docker, project.name)
     problems = []
     for service, p in project.published_ports:
         if p.protocol != "tcp" or p.published is None:

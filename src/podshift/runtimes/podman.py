@@ -359,6 +359,20 @@ class PodmanRuntime(Runtime):
             raise EngineError(self.label, f"import {tag}", "image not present after import")
         return info
 
+    def image_release(self, ref: str) -> str | None:
+        """Drop the reference *ref* without force: untag it when the image has other names, else remove it.
+
+        Never removes a container (``force`` would remove every container using the
+        image, whoever's it is).  Returns why it was kept, or None when it went.
+        """
+        try:
+            self.client.images.remove(ref, force=False)
+        except (podman.errors.ImageNotFound, podman.errors.NotFound):
+            return None
+        except podman.errors.APIError as e:
+            return str(e).split("(", 1)[-1].rstrip(")") or str(e)
+        return None
+
     def image_remove(self, ref: str) -> None:
         with contextlib.suppress(podman.errors.ImageNotFound, podman.errors.NotFound):
             self.client.images.remove(ref, force=True)
