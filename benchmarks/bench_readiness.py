@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "phoenix-hydra"
 TARGET = 2.5
 RUNS = 5
 
@@ -57,7 +58,20 @@ def main() -> int:
     floor = pytest_startup + docker_info + podman_info
     full = median_of(
         lambda: timed(
-            [sys.executable, "-m", "pytest", "checks", "-m", "prerequisites", "-q", "-p", "no:cacheprovider"], REPO
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "checks",
+                "-m",
+                "prerequisites",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--project-dir",
+                str(EXAMPLE),
+            ],
+            REPO,
         )
     )
     ratio = full / floor

@@ -39,8 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # A bad --project-dir ends the run here with exit 4 and one line.
+    # A bad --project-dir or ini value ends the run here with exit 4 (CLI: 2) and one line.
     require_project(config)
+    read_thresholds(config)
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,32 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def read_thresholds(config: pytest.Config) -> Thresholds:
+    """The ini thresholds, or a usage error naming the bad one (never a traceback per check)."""
+
+    def get(name: str, kind: Any) -> Any:
+        text = str(config.getini(name)).strip()
+        try:
+            value = kind(text)
+        except ValueError:
+            expected = {int: "a whole number", float: "a number"}.get(kind, "a value of its kind")
+            raise pytest.UsageError(f"podshift: ini {name} = {text!r}: expected {expected}") from None
+        if kind is version_tuple and not value:
+            raise pytest.UsageError(f"podshift: ini {name} = {text!r}: not a version (e.g. 20.10)")
+        return value
+
+    return Thresholds(
+        min_docker=get("podshift_min_docker_version", version_tuple),
+        min_podman=get("podshift_min_podman_version", version_tuple),
+        min_memory_mb=get("podshift_min_memory_mb", int),
+        backup_space_factor=get("podshift_backup_space_factor", float),
+        min_subids=get("podshift_min_subids", int),
+    )
+
+
 @pytest.fixture(scope="session")
 def thresholds(pytestconfig: pytest.Config) -> Thresholds:
-    get = pytestconfig.getini
-    return Thresholds(
-        min_docker=version_tuple(str(get("podshift_min_docker_version"))),
-        min_podman=version_tuple(str(get("podshift_min_podman_version"))),
-        min_memory_mb=int(str(get("podshift_min_memory_mb"))),
-        backup_space_factor=float(str(get("podshift_backup_space_factor"))),
-        min_subids=int(str(get("podshift_min_subids"))),
-    )
+    return read_thresholds(pytestconfig)
 
 
 @pytest.fixture
@@ -90,7 +107,10 @@ def podman_user_fixture() -> str:
 def rootless_user(podman_user: str) -> str:
     """The rootless Podman user; checks about rootless Podman are skipped for rootful runs."""
     if podman_user == "root":
-        pytest.skip(f"Podman will run rootful (as root; set {ROOTLESS_USER_ENV} to check a rootless user)")
+        pytest.skip(
+            f"Podman will run rootful (as root; `--rootless-user USER` or {ROOTLESS_USER_ENV} checks a user's "
+            "rootless Podman)"
+        )
     return podman_user
 
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 import pytest
 
 from podshift.remediation import Fix
+from podshift.remediations.containers_conf import DefaultUlimits, SelectOciRuntime
+from podshift.remediations.files import BackupDir, BindMountPermissions
+from podshift.remediations.images import QualifyImages
+from podshift.remediations.migrate import MIGRATE_STEPS
+from podshift.remediations.network import DevNetTun, UnprivilegedPortStart
+from podshift.remediations.podman_socket import StartPodmanSocket
+from podshift.remediations.rollback import ROLLBACK_STEPS
+from podshift.remediations.subids import SubIdRanges
 from podshift.steps import Step
-from remediations.containers_conf import DefaultUlimits, SelectOciRuntime
-from remediations.files import BackupDir, BindMountPermissions
-from remediations.images import QualifyImages
-from remediations.migrate import MIGRATE_STEPS
-from remediations.network import DevNetTun, UnprivilegedPortStart
-from remediations.podman_socket import StartPodmanSocket
-from remediations.rollback import ROLLBACK_STEPS
-from remediations.subids import SubIdRanges
 
 ALL_FIXES: tuple[type[Fix], ...] = (
     SelectOciRuntime,

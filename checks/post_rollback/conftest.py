@@ -14,7 +14,7 @@ import pytest
 from podshift.compose.model import ComposeProject
 from podshift.engines import podman_runtime_for, podman_user
 from podshift.errors import EngineUnavailable
-from podshift.rollback.project import load_for_rollback
+from podshift.rollback.project import reload
 from podshift.rollback.verify import RollbackRecord
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 
@@ -24,7 +24,7 @@ def rolled_back(pytestconfig: pytest.Config) -> ComposeProject:
     """The target project, re-read from its directory (the rollback restored its compose files)."""
     from podshift.plugin import require_project
 
-    return load_for_rollback(require_project(pytestconfig).project_dir)
+    return reload(require_project(pytestconfig))
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ def test_docker_daemon_answers(evidence) -> None:
         pytest.fail(str(e), pytrace=False)
     finally:
         runtime.close()
-    evidence("socket", runtime.socket)
+    evidence("address", runtime.address)
 
 
 @pytest.mark.severity("critical")

@@ -28,6 +28,7 @@ class BindOwners(Step):
     title = "Rootless target: re-own bind-mounted data into the user's namespace (original owners journaled)"
     action = "migrate"
     order = 80
+    after = ("stop-docker", "compose-rewrite")
 
     def _changes(self, ctx: StepContext) -> tuple[list[Path], list]:  # type: ignore[type-arg]
         user = ctx.options.rootless_user

@@ -21,9 +21,9 @@ from podshift.atomic import write_file_atomically
 from podshift.compose.model import ComposeProject, load_project
 from podshift.errors import PodshiftError
 from podshift.remediation import FileChange, FixContext, FixRefused, Plan
+from podshift.remediations.images import QualifyImages
 from podshift.runtimes.podman import ROOTFUL_SOCKET, rootless_socket
 from podshift.steps import Step, StepContext, StepFailed
-from remediations.images import QualifyImages
 
 from .common import RERUN
 
@@ -97,7 +97,7 @@ class ComposeRewrite(Step):
     title = "Rewrite the compose file where Podman needs it here (image names, docker.sock), diff journaled"
     action = "migrate"
     order = 70
-    after = ("images",)
+    after = ("images", "volumes-final-sync")
 
     def plan(self, ctx: StepContext) -> Plan:
         changes = planned_changes(ctx)

@@ -20,8 +20,10 @@ SKIPPED = ("test_a_verified_backup_of_the_project_exists",)
 
 
 def checks_root() -> Path:
-    """podshift's checks/ (beside remediations/)."""
-    return Path(__file__).resolve().parents[2] / "checks"
+    """podshift's installed checks (``podshift.checks``)."""
+    from podshift.cli import checks_dir
+
+    return checks_dir()
 
 
 class Prerequisites(Step):
@@ -41,7 +43,11 @@ class Prerequisites(Step):
             "prerequisites",
             "--project-dir",
             str(ctx.project.project_dir),
+            "-c",
+            os.devnull,
             "--rootdir",
+            str(root.parent),
+            "--confcutdir",
             str(root.parent),
             "-p",
             "no:cacheprovider",

@@ -54,7 +54,7 @@ class StartPodman(Step):
     title = "Start the stack under Podman in dependency order and wait until every service is healthy"
     action = "migrate"
     order = 90
-    after = ("volumes-final-sync",)
+    after = ("volumes-final-sync", "compose-rewrite", "bind-owners")
 
     def plan(self, ctx: StepContext) -> Plan:
         return Plan(

@@ -16,7 +16,16 @@ from podshift.errors import PodshiftError
 from podshift.remediation import Plan, VolumeMove
 from podshift.runtimes.base import PROJECT_LABEL
 from podshift.steps import Step, StepContext, StepFailed
-from podshift.volumes.transfer import Baseline, TransferError, VolumeRef, copy_volume, transfer_volume
+from podshift.volumes.transfer import (
+    Baseline,
+    TransferError,
+    VolumeRef,
+    access,
+    copy_volume,
+    transfer_volume,
+    verified_files,
+    verify_copy,
+)
 
 from .common import MIGRATED_LABEL, RERUN, docker, podman, read_state, state_file, volume_names, write_state
 
@@ -25,6 +34,11 @@ def _moves(ctx: StepContext) -> tuple[VolumeMove, ...]:
     sizes = ctx.docker().volume_sizes()
     target = ctx.podman().label
     return tuple(VolumeMove(v, sizes.get(v, 0), f"docker:{v}", f"{target}:{v}") for v in volume_names(ctx))
+
+
+def _targets_exist(ctx: StepContext) -> bool:
+    runtime = ctx.podman()
+    return all(runtime.volume(v) is not None for v in volume_names(ctx))
 
 
 class VolumesBulkCopy(Step):
@@ -37,10 +51,7 @@ class VolumesBulkCopy(Step):
         return Plan(self.name, "project", self.title, volumes=_moves(ctx))
 
     def done(self, ctx: StepContext) -> bool:
-        if not super().done(ctx):
-            return False
-        runtime = ctx.podman()
-        return all(runtime.volume(v) is not None for v in volume_names(ctx))
+        return super().done(ctx) and _targets_exist(ctx)
 
     def run(self, ctx: StepContext) -> str | None:
         source_rt, target_rt = docker(ctx, self.name), podman(ctx, self.name)
@@ -66,10 +77,25 @@ class VolumesBulkCopy(Step):
                 raise StepFailed(self.name, f"copying volume {name}: {e}", RERUN) from e
             if result.baseline is not None:
                 write_state(ctx, state_file(f"baseline-{name}"), result.baseline.to_json())
+            trusted = self._pre_verify(ctx, VolumeRef(source_rt, name), VolumeRef(target_rt, name))
+            write_state(ctx, state_file(f"trusted-{name}"), json.dumps(trusted).encode())
             ctx.record(name, {"method": result.method, "bytes": result.bytes, "seconds": round(result.seconds, 3)})
             ctx.log.info("bulk copy of %s: %s", name, result)
             total += result.bytes
         return f"{len(volume_names(ctx))} volumes, {total / 2**20:.1f} MiB copied while Docker served"
+
+    @staticmethod
+    def _pre_verify(ctx: StepContext, source: VolumeRef, target: VolumeRef) -> dict[str, str]:
+        """Hash both sides now, while Docker serves: files found identical need only a metadata check later.
+
+        Only where the final verification can use it (both sides host-readable).
+        """
+        if access(source).method != "host" or access(target).method != "host":
+            return {}
+        verification = verify_copy(source, target)
+        trusted = verified_files(verification)
+        ctx.log.info("pre-verified %s: %d files identical while Docker served", target, len(trusted))
+        return trusted
 
 
 class VolumesFinalSync(Step):
@@ -89,10 +115,7 @@ class VolumesFinalSync(Step):
         )
 
     def done(self, ctx: StepContext) -> bool:
-        if not super().done(ctx):
-            return False
-        runtime = ctx.podman()
-        return all(runtime.volume(v) is not None for v in volume_names(ctx))
+        return super().done(ctx) and _targets_exist(ctx)
 
     def run(self, ctx: StepContext) -> str | None:
         source_rt, target_rt = docker(ctx, self.name), podman(ctx, self.name)
@@ -100,13 +123,19 @@ class VolumesFinalSync(Step):
         for name in volume_names(ctx):
             raw = read_state(ctx, state_file(f"baseline-{name}"))
             baseline = Baseline.from_json(raw) if raw is not None else None
+            raw_trusted = read_state(ctx, state_file(f"trusted-{name}")) if baseline is not None else None
+            trusted = json.loads(raw_trusted) if raw_trusted else None
             if target_rt.volume(name) is None:
                 raise StepFailed(
                     self.name, f"the Podman volume {name} is gone", "remove the migrate journal and start over"
                 )
             try:
                 result, verification = transfer_volume(
-                    VolumeRef(source_rt, name), VolumeRef(target_rt, name), baseline=baseline, progress=ctx.progress
+                    VolumeRef(source_rt, name),
+                    VolumeRef(target_rt, name),
+                    baseline=baseline,
+                    trusted=trusted,
+                    progress=ctx.progress,
                 )
             except TransferError as e:
                 raise StepFailed(self.name, str(e), "podshift recover volume-issues") from e

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from podshift.backup.store import BackupStore, verify_dir
-from podshift.compose.model import ComposeProject, find_compose_files
-from podshift.errors import EngineUnavailable
+from podshift.compose.model import ComposeProject
+from podshift.errors import EngineUnavailable, ProjectError
 from podshift.rollback.project import reload
 from podshift.runtimes.docker import DockerRuntime
 from podshift.runtimes.podman import PodmanRuntime
@@ -52,6 +52,7 @@ def podman(ctx: StepContext, step: str) -> PodmanRuntime:
 
 def current_project(ctx: StepContext) -> ComposeProject:
     """The project as its directory holds it now (the restore step put the compose file back)."""
-    if find_compose_files(ctx.project.project_dir):
+    try:
         return reload(ctx.project)
-    return ctx.project
+    except ProjectError:  # not restored yet: the model from the backup's copy is the one there is
+        return ctx.project

@@ -74,7 +74,18 @@ class RunAs:
         if os.geteuid() == self.uid:
             return list(argv)
         merged = {**self.env(), **(env or {})}
-        return ["runuser", "-u", self.user, "--", "env", *(f"{k}={v}" for k, v in merged.items()), *argv]
+        # In the user's home: the caller's working directory may be one the user cannot enter (a 0700
+        # temporary directory), and podman then fails with "cannot chdir".
+        return [
+            "runuser",
+            "-u",
+            self.user,
+            "--",
+            "env",
+            f"--chdir={self.home}",
+            *(f"{k}={v}" for k, v in merged.items()),
+            *argv,
+        ]
 
 
 def tar_directory(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:

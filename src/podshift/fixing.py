@@ -18,7 +18,7 @@ from podshift import stepping
 from podshift.engines import podman_user
 from podshift.errors import PodshiftError
 from podshift.hoststate import host_changed
-from podshift.journal import Journal, journal_path
+from podshift.journal import open_journal
 from podshift.markers import check_meta
 from podshift.outcomes import P_MESSAGE, P_OUTCOME, properties
 from podshift.remediation import Fix, FixContext, FixFailed, FixRefused, apply_plan, may_apply
@@ -38,7 +38,7 @@ class FixRunner:
         self.config = config
         self.dry_run = bool(config.getoption("podshift_dry_run"))
         self.allow_system = bool(config.getoption("podshift_allow_system_changes"))
-        self.journal = Journal(journal_path(config.rootpath))
+        self.journal = open_journal()
         self._fixes: dict[str, Fix] | None = None
 
     @property
@@ -93,7 +93,8 @@ class FixRunner:
         from podshift.plugin import current_project
 
         try:
-            ctx = FixContext(self.config, current_project(self.config), podman_user(), check=item.nodeid)
+            project = current_project(self.config)
+            ctx = FixContext(self.config, project, podman_user(), check=item.nodeid)
             plan = fix.plan(ctx)
         except FixRefused as e:
             return explain(f"fix {name} refused: {e.reason}")
@@ -109,7 +110,7 @@ class FixRunner:
         if refusal is not None:
             return explain(f"fix {name} not applied: {refusal}. It would change:\n{rendered}")
         try:
-            entry = apply_plan(plan, self.journal, item.nodeid)
+            entry = apply_plan(plan, self.journal, item.nodeid, project.project_dir)
         except FixFailed as e:
             host_changed(self.config)
             return explain(f"{e} (journaled: `podshift fixes revert` undoes what was done)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import pwd
 
 from podshift.engines import podman_user
 from podshift.errors import PodshiftError
@@ -44,4 +45,13 @@ def host_summary() -> dict[str, str]:
         if os.path.exists("/etc/os-release")
         else platform.system()
     )
-    return {"Host": platform.node(), "OS": os_name, "Kernel": platform.release(), "User": str(os.geteuid())}
+    return {"Host": platform.node(), "OS": os_name, "Kernel": platform.release(), "User": user_name()}
+
+
+def user_name() -> str:
+    """``alice (uid 1000)``: who runs podshift, by name (the uid alone when it has none)."""
+    uid = os.geteuid()
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:  # a uid without a passwd entry (containers): say so rather than fail a report
+        return f"uid {uid}"

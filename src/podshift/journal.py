@@ -1,6 +1,8 @@
 """The fixes journal: what every applied fix replaced, so that it can be undone.
 
-``reports/fixes-journal.json`` holds one entry per applied fix, with the
+``fixes-journal.json`` in the host state directory (``/var/lib/podshift`` for
+root, ``$XDG_STATE_HOME/podshift`` otherwise; see :mod:`podshift.paths`) holds
+one entry per applied fix, tagged with the project it was applied for, with the
 exact bytes, mode and owner of every file it changed (or that the file did
 not exist) and the command that undoes every command it ran.  Writes are
 atomic (temporary sibling, fsync, rename) and serialized by a lock file, so
@@ -14,6 +16,7 @@ import base64
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import time
 import uuid
@@ -25,16 +28,46 @@ from typing import Any
 from podshift.atomic import write_file_atomically
 from podshift.commands import RunAs, run
 from podshift.errors import PodshiftError
+from podshift.paths import host_state_dir
+
+log = logging.getLogger("podshift.journal")
 
 JOURNAL_NAME = "fixes-journal.json"
-#: Environment variable naming another journal file (tests, or a journal kept outside the checkout).
+#: Environment variable naming another journal file (tests, or a journal kept elsewhere).
 JOURNAL_ENV = "PODSHIFT_FIXES_JOURNAL"
+#: Where podshift before 0.2 kept the journal: the checkout's reports/ (only a checkout has one).
+LEGACY_JOURNAL = Path(__file__).resolve().parents[2] / "reports" / JOURNAL_NAME
+CARRIED_OVER_SUFFIX = ".carried-over"
 
 
-def journal_path(root: Path) -> Path:
-    """``$PODSHIFT_FIXES_JOURNAL``, or ``<root>/reports/fixes-journal.json``."""
+def journal_path() -> Path:
+    """``$PODSHIFT_FIXES_JOURNAL``, or ``fixes-journal.json`` in this user's host state directory."""
     override = os.environ.get(JOURNAL_ENV)
-    return Path(override) if override else root / "reports" / JOURNAL_NAME
+    return Path(override) if override else host_state_dir() / JOURNAL_NAME
+
+
+def open_journal(legacy: Path = LEGACY_JOURNAL) -> Journal:
+    """The journal at :func:`journal_path`, after carrying over a journal left at the old path once.
+
+    Entries of the old journal (``<checkout>/reports/fixes-journal.json``) are
+    added to the new one and the old file is renamed ``*.carried-over``, so
+    ``podshift fixes revert`` still undoes fixes applied before the move, and
+    they are never carried twice.  An overridden path (``PODSHIFT_FIXES_JOURNAL``)
+    carries nothing.
+    """
+    journal = Journal(journal_path())
+    if os.environ.get(JOURNAL_ENV) or legacy == journal.path or not legacy.is_file():
+        return journal
+    with journal.locked():
+        if not legacy.is_file():  # another process carried it over while we waited
+            return journal
+        old = Journal(legacy).entries()
+        current = journal.entries()
+        known = {e.id for e in current}
+        journal._save([*(e for e in old if e.id not in known), *current])
+        legacy.rename(legacy.with_name(legacy.name + CARRIED_OVER_SUFFIX))
+    log.info("carried %d fix(es) over from %s to %s", len(old), legacy, journal.path)
+    return journal
 
 
 class JournalError(PodshiftError):
@@ -103,6 +136,8 @@ class JournalEntry:
     commands: list[CommandRecord] = field(default_factory=list)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     applied_at: float = field(default_factory=time.time)
+    #: the project directory the fix was applied for ("" in journals written before entries were tagged)
+    project: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JournalEntry:
@@ -115,11 +150,12 @@ class JournalEntry:
             commands=[CommandRecord(**c) for c in data.get("commands", [])],
             id=data["id"],
             applied_at=data["applied_at"],
+            project=str(data.get("project") or ""),
         )
 
 
 class Journal:
-    """The journal file of one podshift checkout (``reports/fixes-journal.json``)."""
+    """One journal file (normally :func:`open_journal`'s, in the host state directory)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -127,7 +163,8 @@ class Journal:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Exclusive lock: one fix (or revert) at a time, across processes and xdist workers."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Host state is private: the journal holds copies of the files fixes replaced.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self.path.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -135,7 +172,10 @@ class Journal:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def entries(self) -> list[JournalEntry]:
+    def entries(self, project: Path | None = None) -> list[JournalEntry]:
+        """Every entry, oldest first; only *project*'s when given."""
+        if project is not None:
+            return [e for e in self.entries() if e.project == str(project)]
         if not self.path.exists():
             return []
         try:
@@ -154,13 +194,20 @@ class Journal:
         """Record *entry* (call with the lock held)."""
         self._save([*self.entries(), entry])
 
-    def revert(self, log: Any = print) -> list[JournalEntry]:
-        """Undo every entry, newest first; each is removed from the journal as soon as it is undone."""
+    def revert(self, log: Any = print, project: Path | None = None) -> list[JournalEntry]:
+        """Undo every entry (only *project*'s when given), newest first.
+
+        Each entry is removed from the journal as soon as it is undone; other
+        projects' entries stay as they are.
+        """
         undone: list[JournalEntry] = []
         with self.locked():
             entries = self.entries()
-            while entries:
-                entry = entries[-1]
+            while True:
+                mine = [i for i, e in enumerate(entries) if project is None or e.project == str(project)]
+                if not mine:
+                    break
+                entry = entries[mine[-1]]
                 log(f"reverting {entry.fix} ({entry.summary})")
                 # Files first (their exact bytes), then the commands' undos, newest first:
                 # an undo may need the restored files (e.g. `podman system migrate`).
@@ -180,7 +227,7 @@ class Journal:
                                 self.path,
                                 f"undo of {entry.fix} failed: `{' '.join(cmd.undo)}`: {result.stderr.strip()}",
                             )
-                entries.pop()
+                entries.pop(mine[-1])
                 self._save(entries)
                 undone.append(entry)
         return undone

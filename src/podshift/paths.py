@@ -62,6 +62,14 @@ def default_reports_dir() -> Path:
     return Path.cwd() / REPORTS_DIR_NAME
 
 
+def reports_dir(chosen: str | os.PathLike[str] | None) -> Path:
+    """The reports directory: *chosen* (``--reports-dir``, relative to the current directory) or the default."""
+    if not chosen:
+        return default_reports_dir()
+    path = Path(chosen).expanduser()
+    return path if path.is_absolute() else Path.cwd() / path
+
+
 def open_project_state_dir(project_dir: Path) -> int:
     """Open (creating it 0700 if needed) ``<project>/.podshift`` and return a directory fd.
 

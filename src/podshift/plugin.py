@@ -8,6 +8,7 @@ podshift.  Nothing here touches an engine until a fixture asks for it.
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -15,14 +16,14 @@ from typing import Any, cast
 import pytest
 
 from podshift import fixing, hoststate, markers, outcomes, stepping
-from podshift.compose.model import ComposeProject, load_project
-from podshift.engines import engines_required, make_runtime
+from podshift.compose.model import ComposeProject, files_from_environment, find_project_dir, load_project
+from podshift.engines import ROOTLESS_USER_ENV, engines_required, make_runtime
 from podshift.errors import EngineUnavailable, PodshiftError
+from podshift.paths import reports_dir
 from podshift.readiness import TEXT_REPORT, ReadinessReporter, evidence_recorder
 from podshift.runtimes import DockerRuntime, PodmanRuntime, Runtime
 
 PROJECT_DIR_ENV = "PODSHIFT_PROJECT_DIR"
-DEFAULT_PROJECT_DIR = "examples/phoenix-hydra"
 
 _project_key = pytest.StashKey[ComposeProject]()
 
@@ -35,9 +36,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         default=None,
         help=f"the Compose project to check (env {PROJECT_DIR_ENV}, ini podshift_project_dir; "
-        f"default {DEFAULT_PROJECT_DIR})",
+        "default: the current directory, as `docker compose`)",
     )
-    parser.addini("podshift_project_dir", "the Compose project to check", default=None)
+    parser.addini(
+        "podshift_project_dir", "the Compose project to check (relative to the ini file's directory)", default=None
+    )
+    group.addoption(
+        "--compose-file",
+        dest="podshift_compose_files",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a compose file of the project, as `docker compose -f` (repeatable; default: COMPOSE_FILE, "
+        "else compose.yaml and the other names Compose looks for)",
+    )
+    group.addoption(
+        "--project-name",
+        dest="podshift_project_name",
+        metavar="NAME",
+        default=None,
+        help="the Compose project name, as `docker compose -p` (default: COMPOSE_PROJECT_NAME, the file's "
+        "`name:`, the directory's name)",
+    )
+    group.addoption(
+        "--reports-dir",
+        dest="podshift_reports_dir",
+        metavar="DIR",
+        default=None,
+        help="where reports go (default: ./reports of the current directory)",
+    )
     group.addoption(
         "--fail-on-warnings",
         dest="podshift_fail_on_warnings",
@@ -81,6 +108,12 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    user = os.environ.get(ROOTLESS_USER_ENV)
+    if user:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            raise pytest.UsageError(f"podshift: {ROOTLESS_USER_ENV}={user}: there is no such user") from None
     markers.register(config)
     config.pluginmanager.register(outcomes, "podshift-outcomes")
     config.pluginmanager.register(ReadinessReporter(config), "podshift-readiness")
@@ -89,16 +122,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def project_dir(config: pytest.Config) -> Path:
-    """Where the target project is: option, then env, then ini, then the bundled example."""
-    chosen = (
-        config.getoption("podshift_project_dir")
-        or os.environ.get(PROJECT_DIR_ENV)
-        or config.getini("podshift_project_dir")
-    )
-    if chosen:
-        path = Path(str(chosen)).expanduser()
-        return path if path.is_absolute() else Path.cwd() / path
-    return config.rootpath / DEFAULT_PROJECT_DIR
+    """Where the target project is: option, then env, then ini, then the current directory (or, as
+    Compose, its nearest parent with a compose file)."""
+    chosen = config.getoption("podshift_project_dir") or os.environ.get(PROJECT_DIR_ENV)
+    base = Path.cwd()
+    if not chosen and config.getini("podshift_project_dir"):
+        chosen = config.getini("podshift_project_dir")
+        base = config.inipath.parent if config.inipath else config.rootpath
+    if not chosen:
+        if config.getoption("podshift_compose_files", None) or files_from_environment(os.environ):
+            return base
+        return find_project_dir(base)  # as Compose: the nearest of the directory and its parents
+    path = Path(str(chosen)).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def session_reports_dir(config: pytest.Config) -> Path:
+    """``--reports-dir``, else ``./reports`` of the current directory."""
+    return reports_dir(config.getoption("podshift_reports_dir", None))
 
 
 def require_project(config: pytest.Config) -> ComposeProject:
@@ -115,7 +156,12 @@ def require_project(config: pytest.Config) -> ComposeProject:
 
         rollback = stepping.action_of(config)[0] == "rollback"
         try:
-            project = load_for_rollback(project_dir(config)) if rollback else load_project(project_dir(config))
+            load = load_for_rollback if rollback else load_project
+            project = load(
+                project_dir(config),
+                compose_files=config.getoption("podshift_compose_files", None) or (),
+                project_name=config.getoption("podshift_project_name", None),
+            )
         except PodshiftError as e:
             raise pytest.UsageError(f"podshift: {e}") from None
         config.stash[_project_key] = project
@@ -127,7 +173,16 @@ def current_project(config: pytest.Config) -> ComposeProject:
     first = require_project(config)
     if hoststate.generation(config) == 0:
         return first
-    return hoststate.memo(config, "project", lambda: load_project(first.project_dir, env=first.env))
+    return hoststate.memo(
+        config,
+        "project",
+        lambda: load_project(
+            first.project_dir,
+            compose_files=first.compose_files,  # the same files (-f, COMPOSE_FILE) and name as at the start
+            project_name=config.getoption("podshift_project_name", None),
+            env=first.env,
+        ),
+    )
 
 
 # -- fixtures -------------------------------------------------------------------------

@@ -45,7 +45,19 @@ class ReadinessReporter:
 
     @property
     def reports_dir(self) -> Path:
-        return self.config.rootpath / "reports"
+        from podshift.plugin import session_reports_dir  # the plugin imports this module
+
+        return session_reports_dir(self.config)
+
+    def project_line(self) -> str:
+        """``/srv/app (project app)``: where the checked project is, for report headers."""
+        from podshift.plugin import require_project
+
+        try:
+            project = require_project(self.config)
+        except pytest.UsageError:  # no project could be loaded: the run stopped before the checks
+            return "(none)"
+        return f"{project.project_dir} (project {project.name})"
 
     # -- collecting ----------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -116,7 +128,7 @@ class ReadinessReporter:
             "=======================================",
             f"Verdict:   {verdict.value}",
             f"Generated: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')} by podshift {__version__}",
-            f"Project:   {self.config.getoption('podshift_project_dir') or 'default'}",
+            f"Project:   {self.project_line()}",
         ]
         lines += [f"{k + ':':10} {v}" for k, v in self.facts.items()]
         lines += ["", f"{'OUTCOME':8} {'SEVERITY':9} {'CATEGORY':11} CHECK"]

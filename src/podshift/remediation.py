@@ -211,9 +211,9 @@ def may_apply(plan: Plan, allow_system: bool) -> str | None:
     return None
 
 
-def apply_plan(plan: Plan, journal: Journal, check: str) -> JournalEntry:
-    """Apply *plan*, journaling what each change replaces before making it."""
-    entry = JournalEntry(fix=plan.fix, scope=plan.scope, check=check, summary=plan.summary)
+def apply_plan(plan: Plan, journal: Journal, check: str, project: Path | None = None) -> JournalEntry:
+    """Apply *plan* (for *project*), journaling what each change replaces before making it."""
+    entry = JournalEntry(fix=plan.fix, scope=plan.scope, check=check, summary=plan.summary, project=str(project or ""))
     with journal.locked():
         entry.files = [FileRecord.of(f.path) for f in plan.files if f.changes_anything]
         entry.files += [FileRecord.of(p) for p in plan.touches]

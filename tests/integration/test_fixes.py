@@ -168,6 +168,8 @@ def user_losing_subids() -> Iterator[str]:
         subprocess.run(["rm", "-rf", str(runtime_dir)], check=False)
 
 
+# Tests that add users change /etc/subuid and /etc/subgid: one worker runs them, one after another.
+@pytest.mark.xdist_group("users")
 def test_subuid_fix(project_copy: Path, user_losing_subids: str, journal_env: dict[str, str]) -> None:
     user = user_losing_subids
     env = {**journal_env, "PODSHIFT_ROOTLESS_USER": user}
@@ -317,6 +319,7 @@ def test_qualify_images_fix(project_copy: Path, shared_dir: Path, journal_env: d
 
 
 # -- the Podman API socket ----------------------------------------------
+@pytest.mark.xdist_group("users")
 def test_start_podman_socket_fix(project_copy: Path, journal_env: dict[str, str]) -> None:
     name = f"pssock{uuid.uuid4().hex[:6]}"
     subprocess.run(["useradd", "-m", name], check=True, capture_output=True)

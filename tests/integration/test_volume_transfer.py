@@ -24,6 +24,7 @@ from podshift.volumes.transfer import (
     copy_volume,
     snapshot,
     transfer_volume,
+    verified_files,
     verify_copy,
 )
 
@@ -79,7 +80,10 @@ def test_two_pass_copy_docker_to_podman(
     assert first.method == expected_method
     assert not first.incremental
     assert first.baseline is not None
-    assert verify_copy(docker_source, target).ok
+    before_stop = verify_copy(docker_source, target)
+    assert before_stop.ok
+    trusted = verified_files(before_stop)
+    assert "secret" in trusted
 
     # The source keeps changing after the bulk pass: content, a new file, a removal, a chmod, a chown,
     # a new hardlink, a file turned into a directory.
@@ -94,13 +98,15 @@ def test_two_pass_copy_docker_to_podman(
     (src / "many" / "f00006").mkdir()
     assert not verify_copy(docker_source, target).ok  # the first pass alone is stale: the check can fail
 
-    final, verification = transfer_volume(docker_source, target, baseline=first.baseline)
+    final, verification = transfer_volume(docker_source, target, baseline=first.baseline, trusted=trusted)
     assert final.incremental
     assert final.sent_entries < 40, final  # only what changed (plus parents), not the 300+ entries
     assert final.removed_entries >= 2
     assert verification.ok, verification.difference
+    if target_kind == "podman":  # both host-readable: the unchanged files were not read again
+        assert any("verified before the stop" in n for n in verification.notes)
     assert in_container(runtime, target.name) == in_container(docker_source.runtime, docker_source.name)
-    assert "|999|999|600|" in in_container(runtime, target.name)  # uid 999 inside stays 999 inside
+    assert "/secret|999|999|600|" in in_container(runtime, target.name)  # uid 999 inside stays 999 inside
 
     # Nothing changed since: a third pass (once the ctime window has passed) sends nothing.
     assert final.baseline is not None

@@ -9,9 +9,11 @@ from podshift.images import ensure_helper_image
 from podshift.runtimes import Runtime
 from podshift.runtimes.base import Mount
 
-#: What a container sees: name, owner, mode, size, type, links; link targets; contents.
+#: What a container sees: name, owner, mode, type, links; file sizes; link targets; contents.
+#: (A directory's own size depends on the filesystem's history, not on its entries: left out.)
 LISTING = (
-    "cd /v && find . -exec stat -c '%n|%u|%g|%a|%s|%F|%h' {} + | sort"
+    "cd /v && find . -exec stat -c '%n|%u|%g|%a|%F|%h' {} + | sort"
+    " && find . -type f -exec stat -c '%n|%s' {} + | sort"
     " && find . -type l -exec ls -l {} + | sed 's/.* \\.\\//.\\//' | sort"
     " && find . -type f -exec md5sum {} + | sort"
 )

@@ -17,6 +17,8 @@ def checks_tree(pytester: pytest.Pytester) -> pytest.Pytester:
     """An empty checks directory laid out like podshift's own, targeting a copy of the example."""
     pytester.makeconftest(CHECKS_CONFTEST)
     shutil.copytree(EXAMPLE, pytester.path / "examples" / "phoenix-hydra")
+    # The target, as tox.ini's readiness job names the bundled example (the default is the current directory).
+    pytester.makeini("[pytest]\npodshift_project_dir = examples/phoenix-hydra\n")
     return pytester
 
 

@@ -40,8 +40,21 @@ def test_markers_are_listed(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*@pytest.mark.category(name)*system, docker, podman*"])
 
 
-def test_default_project_is_the_bundled_example(sample_check: pytest.Pytester) -> None:
+def test_project_from_ini_relative_to_the_ini_file(sample_check: pytest.Pytester) -> None:
     sample_check.runpytest().assert_outcomes(passed=1)
+
+
+def test_default_project_is_the_current_directory(
+    sample_check: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (sample_check.path / "tox.ini").unlink()
+    monkeypatch.chdir(sample_check.path / "examples" / "phoenix-hydra")
+    result = sample_check.runpytest_subprocess(str(sample_check.path / "test_sample.py"))
+    result.assert_outcomes(passed=1)
+    monkeypatch.chdir(sample_check.path)  # no compose file here: a usage error naming what was looked for
+    result = sample_check.runpytest_subprocess(str(sample_check.path / "test_sample.py"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*no compose file (looked for compose.yaml, compose.yml, docker-compose.yaml*"])
 
 
 @pytest.mark.parametrize(
@@ -117,8 +130,8 @@ def _podshift(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_validate_verify_only_lists_checks_and_runs_none() -> None:
-    proc = _podshift("validate", "--verify-only")
+def test_cli_validate_verify_only_lists_checks_and_runs_none(example_dir: Path) -> None:
+    proc = _podshift("validate", "--verify-only", str(example_dir))
     assert proc.returncode == 0, proc.stderr
     assert "checks/prerequisites/test_podman.py::test_oci_runtime_works_with_this_cgroup_layout" in proc.stdout
     assert "podshift verdict" not in proc.stdout

@@ -71,23 +71,36 @@ def test_the_process_holding_a_port_is_named_with_its_pid() -> None:
 
 def test_without_a_terminal_or_force_the_verb_refuses_before_any_session(tmp_path: Path) -> None:
     lines: list[str] = []
-    request = command.RollbackRequest(project_dir=tmp_path, checks=tmp_path, rootdir=tmp_path, reports=tmp_path / "r")
-    code = command.run(request, interactive=False, out=lines.append)
+    sessions: list[bool] = []
+
+    def session(dry_run: bool) -> int:
+        sessions.append(dry_run)
+        return command.EXIT_OK
+
+    project = load_project(_small(tmp_path))
+    code = command.run(project, command.RollbackFlags(), session, interactive=False, out=lines.append)
     assert code == command.EXIT_FAILED
     assert "refusing" in lines[0]
     assert "--force" in lines[0]
-    assert not (tmp_path / "r").exists(), "nothing was written"
+    assert sessions == [], "no session ran: nothing changed"
 
 
-def test_a_terminal_answer_other_than_yes_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sessions: list[list[str]] = []
-    monkeypatch.setattr(command, "_session", lambda argv: sessions.append(list(argv)) or command.EXIT_OK)
-    request = command.RollbackRequest(project_dir=tmp_path, checks=tmp_path, rootdir=tmp_path, reports=tmp_path / "r")
-    code = command.run(request, interactive=True, ask=lambda prompt: "y", out=lambda line: None)
+def test_a_terminal_answer_other_than_yes_changes_nothing(tmp_path: Path) -> None:
+    sessions: list[bool] = []
+
+    def session(dry_run: bool) -> int:
+        sessions.append(dry_run)
+        return command.EXIT_OK
+
+    project = load_project(_small(tmp_path))
+    code = command.run(project, command.RollbackFlags(), session, interactive=True, ask=lambda p: "y", out=print)
     assert code == command.EXIT_FAILED
-    assert len(sessions) == 1
-    assert "--dry-run" in sessions[0], "only the plan ran"
-    code = command.run(request, interactive=True, ask=lambda prompt: "yes", out=lambda line: None)
+    assert sessions == [True], "only the plan ran"
+    code = command.run(project, command.RollbackFlags(), session, interactive=True, ask=lambda p: "yes", out=print)
     assert code == command.EXIT_OK
-    assert "--dry-run" not in sessions[-1]
-    assert "--rollback" in sessions[-1]
+    assert sessions == [True, True, False]
+
+
+def _small(root: Path) -> Path:
+    (root / "compose.yaml").write_text("name: i12-unit\nservices:\n  app:\n    image: busybox\n")
+    return root

@@ -80,7 +80,7 @@ def _xattrs(target: int | str) -> dict[str, str]:
     return values
 
 
-def _read_file(entry: Entry, name: str, dir_fd: int) -> None:
+def read_file(entry: Entry, name: str, dir_fd: int) -> None:
     """Fill in a regular file's sha256 and xattrs."""
     # One read for a small file (its size is known): most of a volume's files are small, and
     # the per-file cost of a buffered reader is most of the cost of hashing them.
@@ -173,7 +173,7 @@ def _walk_directory(
                         continue
                 entry.size = st.st_size
                 if hashes:
-                    _read_file(entry, name, dir_fd)
+                    read_file(entry, name, dir_fd)
                 continue
             path = os.path.join(directory, name)
             entry.xattrs = _xattrs(path)

@@ -127,6 +127,32 @@ def find_compose_files(project_dir: Path) -> list[Path]:
     return []
 
 
+def find_project_dir(start: Path) -> Path:
+    """Where Compose finds the project from *start*: the nearest of it and its parents with a compose file.
+
+    ``docker compose`` run in a subdirectory of a project uses the project's
+    compose file; podshift does the same.  With none found, *start* (whose
+    load then says which files were looked for).
+    """
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if find_compose_files(directory):
+            return directory
+    return start
+
+
+def files_from_environment(env: Mapping[str, str]) -> list[str]:
+    """The files ``COMPOSE_FILE`` names, split on ``COMPOSE_PATH_SEPARATOR`` as Compose splits them.
+
+    Compose documents this variable as a list joined by the path separator
+    (``:`` here); podshift needs the list itself, because backups and fixes
+    act on the files, and hands it back to Compose as ``-f`` options.
+    """
+    value = env.get("COMPOSE_FILE", "")
+    separator = env.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+    return [f for f in value.split(separator) if f]
+
+
 def _port(raw: Mapping[str, Any]) -> PortBinding:
     published = raw.get("published")
     return PortBinding(
@@ -177,6 +203,12 @@ def load_project(
 ) -> ComposeProject:
     """Load *project_dir*'s compose project through ``docker compose config``.
 
+    The files are *compose_files* (relative ones from the project directory),
+    else those ``COMPOSE_FILE`` names (in *env*, else the process environment),
+    else the ones Compose looks for in the directory.  The name is
+    *project_name*, else what Compose decides (``COMPOSE_PROJECT_NAME``, the
+    file's ``name:``, the directory's name).
+
     Raises :class:`ProjectError` with one clear line when the directory is
     missing, holds no compose file, or the Compose tool rejects the file.
     """
@@ -186,9 +218,12 @@ def load_project(
     if not path.is_dir():
         raise ProjectError(path, "not a directory")
     path = path.resolve()
-    files = [Path(f) if Path(f).is_absolute() else path / f for f in compose_files] or find_compose_files(path)
+    environment = {**os.environ, **(env or {})}
+    named = list(compose_files) or files_from_environment(environment)
+    files = [Path(f).expanduser() if Path(f).is_absolute() else path / f for f in named] or find_compose_files(path)
     if not files:
-        raise ProjectError(path, f"no compose file (looked for {', '.join(COMPOSE_FILE_NAMES)})")
+        looked = ", ".join(COMPOSE_FILE_NAMES)
+        raise ProjectError(path, f"no compose file (looked for {looked}; or name one with -f or COMPOSE_FILE)")
     for f in files:
         if not f.is_file():
             raise ProjectError(path, f"compose file {f} does not exist")

@@ -96,7 +96,7 @@ class DockerComposeProvider(ComposeProvider):
         return argv
 
     def env(self) -> dict[str, str]:
-        return {**super().env(), "DOCKER_HOST": f"unix://{self.runtime.socket}"}
+        return {**super().env(), "DOCKER_HOST": self.runtime.address}
 
     def up(self, *, timeout: float = 180, build: bool = True) -> None:
         # Compose v2 honours depends_on conditions and --wait waits for health.

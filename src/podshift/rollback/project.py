@@ -9,11 +9,19 @@ of the real project; the restore step puts the file back.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from podshift.backup.manifest import Manifest
 from podshift.backup.store import BackupStore
-from podshift.compose.model import COMPOSE_FILE_NAMES, ComposeProject, find_compose_files, load_project
+from podshift.compose.model import (
+    COMPOSE_FILE_NAMES,
+    ComposeProject,
+    files_from_environment,
+    find_compose_files,
+    load_project,
+)
 from podshift.errors import PodshiftError, ProjectError
 
 
@@ -36,11 +44,18 @@ def backed_up_compose_files(project_dir: Path) -> list[Path]:
     return []
 
 
-def load_for_rollback(project_dir: Path | str) -> ComposeProject:
+def load_for_rollback(
+    project_dir: Path | str,
+    *,
+    compose_files: Sequence[Path | str] = (),
+    project_name: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ComposeProject:
     """:func:`~podshift.compose.model.load_project`, or the model of the backed-up compose file when it is gone."""
     path = Path(project_dir).expanduser()
-    if not path.is_dir() or find_compose_files(path.resolve()):
-        return load_project(path)
+    given = bool(compose_files) or bool(files_from_environment(os.environ))
+    if given or not path.is_dir() or find_compose_files(path.resolve()):
+        return load_project(path, compose_files=compose_files, project_name=project_name, env=env)
     path = path.resolve()
     files = backed_up_compose_files(path)
     if not files:
@@ -49,9 +64,17 @@ def load_for_rollback(project_dir: Path | str) -> ComposeProject:
             f"no compose file (looked for {', '.join(COMPOSE_FILE_NAMES)}), and no backup holding one "
             f"(Backup directory not found: {BackupStore(path).path}; create one with `podshift backup`)",
         )
-    return load_project(path, compose_files=files)
+    return load_project(path, compose_files=files, project_name=project_name, env=env)
 
 
 def reload(project: ComposeProject) -> ComposeProject:
-    """The model again from the project directory (after the restore step put the compose file back)."""
-    return load_project(project.project_dir, env=project.env)
+    """The model again from the project directory (after the restore step put the compose file back).
+
+    The same files as before (``-f``, ``COMPOSE_FILE``) and name, unless they were the backup's copies:
+    then the ones restored in their place.
+    """
+    backup = BackupStore(project.project_dir).path
+    files = [f for f in project.compose_files if not f.is_relative_to(backup)]
+    if len(files) != len(project.compose_files):
+        files = []
+    return load_project(project.project_dir, compose_files=files, project_name=project.name, env=project.env)

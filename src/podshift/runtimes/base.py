@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import os
 import socket
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,21 +120,33 @@ class Runtime(abc.ABC):
     #: "docker" or "podman"
     engine: ClassVar[str]
 
-    def __init__(self, socket: str, *, rootless: bool = False) -> None:
+    def __init__(self, socket: str, *, rootless: bool = False, address: str | None = None) -> None:
+        #: the local unix socket's path; "" when the engine is reached another way (tcp://, ssh://)
         self.socket = socket
+        #: where the engine is, as DOCKER_HOST/CONTAINER_HOST spell it (``unix:///run/...``, ``tcp://...``)
+        self.address = address or f"unix://{socket}"
         self.rootless = rootless
 
     def __repr__(self) -> str:
         mode = " rootless" if self.rootless else ""
-        return f"<{type(self).__name__}{mode} {self.socket}>"
+        return f"<{type(self).__name__}{mode} {self.address}>"
+
+    @property
+    def where(self) -> str:
+        """The socket path for a local engine, else its address: what messages name."""
+        return self.socket or self.address
 
     def probe_socket(self) -> str | None:
-        """Why the socket cannot be connected to, or None when something listens.
+        """Why the engine's socket cannot be connected to, or None when something listens.
 
         Checked before an API client is made: docker-py leaks its socket
         when its constructor's version probe fails, and a plain connect
         gives the clearer reason (missing, refused, permission denied).
+        A ``tcp://`` address is probed the same way; ``ssh://`` is left to
+        the client (the connection is the ssh program's).
         """
+        if not self.socket:
+            return self._probe_tcp()
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(5)
         try:
@@ -149,6 +162,22 @@ class Runtime(abc.ABC):
         finally:
             s.close()
         return None
+
+    def _probe_tcp(self) -> str | None:
+        url = urllib.parse.urlsplit(self.address)
+        if url.scheme not in ("tcp", "http", "https"):
+            return None
+        try:
+            port = url.port
+        except ValueError:
+            return f"not a valid address: {self.address}"
+        try:
+            with socket.create_connection((url.hostname or "127.0.0.1", port or 2375), timeout=5):
+                return None
+        except ConnectionRefusedError:
+            return "connection refused (nothing is listening)"
+        except OSError as e:
+            return e.strerror or str(e)
 
     @property
     def label(self) -> str:

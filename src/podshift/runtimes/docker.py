@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -37,6 +38,22 @@ START_HINT = (
     "Start the daemon (`systemctl start docker`, or `sudo scripts/provision-engines.sh` "
     "which runs dockerd in the background), or point DOCKER_HOST at a running one."
 )
+REMOTE_HINT = "Check that the daemon DOCKER_HOST names runs and accepts connections, or unset DOCKER_HOST."
+
+
+def access_hint(socket: str) -> str:
+    """What a user without access to Docker's socket can do (the daemon runs; it is not theirs to use)."""
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = str(os.geteuid())
+    return (
+        f"The daemon runs, but {user} may not use {socket}: join the `docker` group "
+        f"(`sudo usermod -aG docker {user}`, then log in again), or run podshift as root with "
+        f"--rootless-user {user}."
+    )
+
+
 _CONNECTION_ERRORS = (docker.errors.DockerException, requests.exceptions.ConnectionError, OSError)
 
 
@@ -63,14 +80,15 @@ def _container_info(c: Container) -> ContainerInfo:
 
 
 class DockerRuntime(Runtime):
-    """The Docker engine on a unix socket (default ``/var/run/docker.sock`` or ``DOCKER_HOST``)."""
+    """The Docker engine: *socket*, else ``DOCKER_HOST`` as docker-py reads it (unix, tcp, ssh), else the default."""
 
     engine: ClassVar[str] = "docker"
 
     def __init__(self, socket: str | None = None) -> None:
         host = os.environ.get("DOCKER_HOST", "")
-        socket = socket or (host.removeprefix("unix://") if host.startswith("unix://") else DEFAULT_SOCKET)
-        super().__init__(socket, rootless=False)
+        address = f"unix://{socket}" if socket else (host or f"unix://{DEFAULT_SOCKET}")
+        path = address.removeprefix("unix://") if address.startswith("unix://") else ""
+        super().__init__(path, rootless=False, address=address)
         self._client: docker.DockerClient | None = None
 
     # -- connection --------------------------------------------------------------
@@ -79,21 +97,31 @@ class DockerRuntime(Runtime):
         """The docker-py client, connected on first use."""
         if self._client is None:
             try:
-                self._client = docker.DockerClient(base_url=f"unix://{self.socket}", timeout=120)
+                if self.socket:
+                    self._client = docker.DockerClient(base_url=self.address, timeout=120)
+                else:  # DOCKER_HOST and its TLS settings (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), as docker-py reads them
+                    self._client = docker.from_env(timeout=120, use_ssh_client=self.address.startswith("ssh://"))
             except _CONNECTION_ERRORS as e:
                 raise self._unavailable(e) from e
         return self._client
 
+    def _hint(self, reason: str) -> str:
+        if not self.socket:
+            return REMOTE_HINT
+        if reason.startswith("permission denied"):
+            return access_hint(self.socket)
+        return START_HINT
+
     def _unavailable(self, e: BaseException) -> EngineUnavailable:
         reason = str(e).split("(Caused by")[0].strip() or type(e).__name__
-        if not Path(self.socket).exists():
+        if self.socket and not Path(self.socket).exists():
             reason = "the socket does not exist"
-        return EngineUnavailable("docker", self.socket, reason, START_HINT)
+        return EngineUnavailable("docker", self.where, reason, self._hint(reason))
 
     def ping(self) -> None:
         reason = self.probe_socket()
         if reason is not None:
-            raise EngineUnavailable(self.label, self.socket, reason, START_HINT)
+            raise EngineUnavailable(self.label, self.where, reason, self._hint(reason))
         try:
             self.client.ping()
         except _CONNECTION_ERRORS as e:
@@ -177,9 +205,11 @@ class DockerRuntime(Runtime):
 
     def remove_stale_helpers(self) -> None:
         """Remove podshift's helper containers whose creating process died (an interrupted run)."""
-        for c in self.client.containers.list(all=True, filters={"label": HELPER_LABEL}):
-            if c.status != "running" and helper_is_stale(c.labels):
-                c.remove(force=True)
+        # The low-level list: the high-level one inspects each container after listing, and
+        # another podshift process may remove its own helper in between (a 404 mid-list).
+        for c in self.client.api.containers(all=True, filters={"label": HELPER_LABEL}):
+            if c.get("State") != "running" and helper_is_stale(c.get("Labels") or {}):
+                self.remove_container(c["Id"])
 
     def volume_remove(self, name: str, *, force: bool = False) -> None:
         if force:
@@ -208,7 +238,7 @@ class DockerRuntime(Runtime):
         Root, the local driver, and no user-namespace remapping (which would
         shift owners between the host and the container).
         """
-        if os.geteuid() != 0 or volume.driver != "local" or not volume.mountpoint:
+        if os.geteuid() != 0 or not self.socket or volume.driver != "local" or not volume.mountpoint:
             return None
         path = Path(volume.mountpoint)
         if not path.is_dir():

@@ -46,6 +46,8 @@ ROOTFUL_SOCKET = "/run/podman/podman.sock"
 #: containers made by hand may carry either, so the project's objects are found by both.
 PODMAN_PROJECT_LABEL = "io.podman.compose.project"
 _PROJECT_LABELS = (PROJECT_LABEL, PODMAN_PROJECT_LABEL)
+#: The Podman service to use instead of the local one (unix, tcp, ssh), as podman-py and `podman --remote` read it.
+CONTAINER_HOST_ENV = "CONTAINER_HOST"
 _CHUNK = 1 << 20
 _CONNECTION_ERRORS = (podman.errors.PodmanError, requests.exceptions.ConnectionError, OSError)
 
@@ -70,8 +72,10 @@ class PodmanRuntime(Runtime):
 
     engine: ClassVar[str] = "podman"
 
-    def __init__(self, socket: str, *, rootless: bool = False, run_as: RunAs | None = None) -> None:
-        super().__init__(socket, rootless=rootless)
+    def __init__(
+        self, socket: str, *, rootless: bool = False, run_as: RunAs | None = None, address: str | None = None
+    ) -> None:
+        super().__init__(socket, rootless=rootless, address=address)
         self.run_as = run_as
         self._client: podman.PodmanClient | None = None
 
@@ -81,9 +85,21 @@ class PodmanRuntime(Runtime):
         return cls(ROOTFUL_SOCKET, rootless=False)
 
     @classmethod
+    def from_container_host(cls) -> PodmanRuntime | None:
+        """The service ``CONTAINER_HOST`` names, or None when it is not set."""
+        host = os.environ.get(CONTAINER_HOST_ENV, "")
+        if not host:
+            return None
+        path = host.removeprefix("unix://") if host.startswith("unix://") else ""
+        return cls(path, rootless=os.geteuid() != 0, address=host)
+
+    @classmethod
     def for_user(cls, user: str | None = None) -> PodmanRuntime:
-        """*user*'s rootless Podman; the invoking user's when *user* is None."""
+        """*user*'s rootless Podman; the invoking user's when *user* is None (``CONTAINER_HOST`` when set)."""
         if user is None:
+            named = cls.from_container_host()
+            if named is not None:
+                return named
             uid = os.geteuid()
             runtime_dir = os.environ.get("XDG_RUNTIME_DIR", f"/run/user/{uid}")
             return cls(f"{runtime_dir}/podman/podman.sock", rootless=True)
@@ -92,12 +108,17 @@ class PodmanRuntime(Runtime):
 
     @classmethod
     def default(cls) -> PodmanRuntime:
-        """Rootful for root, rootless for anyone else."""
+        """``CONTAINER_HOST`` when set; else rootful for root, rootless for anyone else."""
+        named = cls.from_container_host()
+        if named is not None:
+            return named
         return cls.rootful() if os.geteuid() == 0 else cls.for_user()
 
     # -- connection -------------------------------------------------------------------
     @property
     def start_hint(self) -> str:
+        if not self.socket:
+            return f"Check that the Podman service {CONTAINER_HOST_ENV} names runs, or unset {CONTAINER_HOST_ENV}."
         if self.run_as is not None:
             user = self.run_as.user
             return (
@@ -113,21 +134,24 @@ class PodmanRuntime(Runtime):
 
     def _unavailable(self, e: BaseException) -> EngineUnavailable:
         reason = str(e).split("(Caused by")[0].strip() or type(e).__name__
-        if not Path(self.socket).exists():
+        if self.socket and not Path(self.socket).exists():
             reason = "the socket does not exist"
-        return EngineUnavailable(self.label, self.socket, reason, self.start_hint)
+        return EngineUnavailable(self.label, self.where, reason, self.start_hint)
 
     @property
     def client(self) -> podman.PodmanClient:
         """The podman-py client, created on first use."""
         if self._client is None:
-            self._client = podman.PodmanClient(base_url=f"unix://{self.socket}", timeout=120)
+            if self.socket:
+                self._client = podman.PodmanClient(base_url=self.address, timeout=120)
+            else:  # CONTAINER_HOST, with its TLS and ssh settings, as podman-py reads them
+                self._client = podman.PodmanClient.from_env(timeout=120)
         return self._client
 
     def ping(self) -> None:
         reason = self.probe_socket()
         if reason is not None:
-            raise EngineUnavailable(self.label, self.socket, reason, self.start_hint)
+            raise EngineUnavailable(self.label, self.where, reason, self.start_hint)
         try:
             ok = self.client.ping()
         except _CONNECTION_ERRORS as e:
@@ -306,9 +330,13 @@ class PodmanRuntime(Runtime):
     def volume_import(self, name: str, tar_stream: Iterable[bytes]) -> None:
         if self.volume(name) is None:
             raise EngineError(self.label, f"import into volume {name}", "no such volume")
-        with _StreamingCli(["podman", "volume", "import", name, "-"], self.run_as, direction="in") as cli:
+        self._stream_into(["podman", "volume", "import", name, "-"], tar_stream)
+
+    def _stream_into(self, argv: Sequence[str], chunks: Iterable[bytes]) -> None:
+        """Run a podman command (as the engine's user) with *chunks* on its stdin."""
+        with _StreamingCli(argv, self.run_as, direction="in") as cli:
             try:
-                for chunk in tar_stream:
+                for chunk in chunks:
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(cli.fd, view) :]
@@ -322,14 +350,7 @@ class PodmanRuntime(Runtime):
         Run as the engine's user, so a rootless store receives it; the stream
         never sits in memory or in a file.
         """
-        with _StreamingCli(["podman", "load"], self.run_as, direction="in") as cli:
-            try:
-                for chunk in archive:
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(cli.fd, view) :]
-            except BrokenPipeError:
-                pass  # podman exited early: its exit code and stderr say why
+        self._stream_into(["podman", "load"], archive)
 
     def image(self, ref: str) -> ImageInfo | None:
         try:

@@ -46,13 +46,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from podshift.backup.direct import TAR, walk_entries
+from podshift.backup.direct import TAR, read_file, walk_entries
 from podshift.backup.store import compare_entries
 from podshift.backup.tarscan import Entry, comparable, scan
 from podshift.commands import RunAs, run
@@ -171,12 +171,20 @@ class Snapshot:
         return sum(e.size for e in self.entries if e.type == "file")
 
 
-def snapshot(ref: VolumeRef, *, hashes: bool = True) -> Snapshot:
-    """Read *ref* as its containers see it (without *hashes*: metadata only, host access only)."""
+def snapshot(ref: VolumeRef, *, hashes: bool = True, trusted: Mapping[str, str] | None = None) -> Snapshot:
+    """Read *ref* as its containers see it (without *hashes*: metadata only, host access only).
+
+    *trusted* (host access only): path -> sha256 of files whose content was
+    verified earlier and has not changed since; they are not read again.
+    """
     acc = access(ref)
     if acc.method == "host" and acc.mountpoint is not None:
         st = os.lstat(acc.mountpoint)
-        entries = walk_entries(acc.mountpoint, hashes=hashes)
+        if trusted is None:
+            entries = walk_entries(acc.mountpoint, hashes=hashes)
+        else:
+            entries = walk_entries(acc.mountpoint, hashes=False)
+            _hash_untrusted(acc.mountpoint, entries, trusted)
         return Snapshot(entries, (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid), "host")
     if acc.method == "unshare" and acc.mountpoint is not None:
         argv = acc.wrap([*TAR_CREATE, "-cf", "-", "-C", str(acc.mountpoint), "."])
@@ -203,12 +211,58 @@ class Verification:
         return not self.difference
 
 
-def verify_copy(source: VolumeRef, target: VolumeRef) -> Verification:
-    """Compare *target* with *source* entry by entry (both read at once, one core each)."""
+def verify_copy(source: VolumeRef, target: VolumeRef, *, trusted: Mapping[str, str] | None = None) -> Verification:
+    """Compare *target* with *source* entry by entry (both read at once, one core each).
+
+    *trusted*: files (path -> sha256) a verification before the source's users
+    stopped found identical on both sides, minus everything a later pass sent
+    (:attr:`CopyResult.sent`): unchanged since on either side, so only their
+    metadata is compared again.  Used only when both sides are host-readable;
+    otherwise everything is hashed.  This is what keeps a migration's downtime
+    proportional to what changed after the bulk copy.
+    """
+    both_host = access(source).method == "host" and access(target).method == "host"
+    use = trusted if both_host else None
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="podshift-verify") as pool:
-        want_f, got_f = pool.submit(snapshot, source), pool.submit(snapshot, target)
+        want_f = pool.submit(snapshot, source, trusted=use)
+        got_f = pool.submit(snapshot, target, trusted=use)
         want, got = want_f.result(), got_f.result()
-    return compare_snapshots(want, got)
+    verification = compare_snapshots(want, got)
+    if use is not None:
+        verification.notes.append(f"{len(use)} files verified before the stop and unchanged since: metadata compared")
+    return verification
+
+
+def verified_files(verification: Verification) -> dict[str, str]:
+    """Files (path -> sha256) identical on both sides in *verification*: what a later one may trust."""
+    want, got = comparable(verification.source.entries), comparable(verification.target.entries)
+    xattrs_src = {e.path: e.xattrs for e in verification.source.entries}
+    xattrs_dst = {e.path: e.xattrs for e in verification.target.entries}
+    return {
+        e.path: e.sha256
+        for e in verification.source.entries
+        if e.type == "file"
+        and e.sha256
+        and want.get(e.path) == got.get(e.path)
+        and xattrs_src.get(e.path) == xattrs_dst.get(e.path)
+    }
+
+
+def _hash_untrusted(root: Path, entries: list[Entry], trusted: Mapping[str, str]) -> None:
+    """Fill in sha256 (and xattrs) of the files not in *trusted*; trusted ones get their recorded digest."""
+    for e in entries:
+        if e.type != "file":
+            continue
+        known = trusted.get(e.path)
+        if known is not None:
+            e.sha256 = known
+            continue
+        parent, _, name = e.path.rpartition("/")
+        fd = _open_dir(root, parent)
+        try:
+            read_file(e, name, fd)
+        finally:
+            os.close(fd)
 
 
 def compare_snapshots(want: Snapshot, got: Snapshot) -> Verification:
@@ -277,6 +331,8 @@ class CopyResult:
     seconds: float
     #: the listing a later pass compares with (host-readable sources only)
     baseline: Baseline | None = field(default=None, repr=False)
+    #: the paths an incremental pass sent or removed (None: everything was sent)
+    sent: list[str] | None = field(default=None, repr=False)
 
 
 def _listing(root: Path) -> tuple[list[Entry], dict[str, list[int | str]]]:
@@ -358,6 +414,7 @@ def copy_volume(
         entries, stats = _listing(src.mountpoint)
     incremental = baseline is not None and src.method == "host" and dst.method != "api"
     send: list[str] | None = None
+    remove: list[str] = []
     removed = 0
     if incremental and baseline is not None:
         send, remove = _changes(baseline, entries, stats)
@@ -373,11 +430,15 @@ def copy_volume(
         sent_bytes = 0  # nothing changed since the baseline: not even the top directory is touched
     else:
         sent_bytes = _stream(src, dst, source, target, send, live=live, counter=counter)
+    _sync(dst, target)
     seconds = time.monotonic() - began
     new_baseline = Baseline(listing_started, stats) if src.method == "host" else None
     count = len(send) if send is not None else len(stats)
     log.info("%s (%s): %d entries, %d bytes in %.2f s", what, method, count, sent_bytes, seconds)
-    return CopyResult(str(source), str(target), method, incremental, count, removed, sent_bytes, seconds, new_baseline)
+    touched = None if send is None else sorted({*send, *remove})
+    return CopyResult(
+        str(source), str(target), method, incremental, count, removed, sent_bytes, seconds, new_baseline, touched
+    )
 
 
 def transfer_volume(
@@ -385,6 +446,7 @@ def transfer_volume(
     target: VolumeRef,
     *,
     baseline: Baseline | None = None,
+    trusted: Mapping[str, str] | None = None,
     progress: ProgressFn = _quiet,
 ) -> tuple[CopyResult, Verification]:
     """Copy (a final pass when *baseline* is given) and verify; raise :class:`TransferError` on a mismatch.
@@ -393,7 +455,12 @@ def transfer_volume(
     will serve.
     """
     result = copy_volume(source, target, baseline=baseline, progress=progress)
-    verification = verify_copy(source, target)
+    still = None
+    if trusted is not None and result.sent is not None:
+        # Only what this pass did not touch stays trusted (a full pass touched everything).
+        touched = set(result.sent)
+        still = {p: d for p, d in trusted.items() if p not in touched}
+    verification = verify_copy(source, target, trusted=still)
     if not verification.ok:
         raise TransferError(str(source), str(target), f"the copy does not match: {verification.difference}")
     return result, verification
@@ -590,6 +657,13 @@ class _Sink(_Proc):
         self._finish((0,), exc_type is not None)
 
 
+def _sync(dst: Access, target: VolumeRef) -> None:
+    """Write the target's filesystem out (``sync -f``): a copy counts only once it is on disk."""
+    if dst.mountpoint is None:
+        return  # the engine's import wrote it; podshift cannot reach its filesystem
+    run(dst.wrap(["sync", "-f", str(dst.mountpoint)]), timeout=3600).check()
+
+
 # -- removing entries from a target (before a pass writes it) ---------------------------------------------------
 def _empty(dst: Access, target: VolumeRef) -> None:
     """Remove everything inside *target* (its top directory stays)."""
@@ -697,5 +771,6 @@ __all__ = [
     "copy_volume",
     "snapshot",
     "transfer_volume",
+    "verified_files",
     "verify_copy",
 ]

@@ -1,0 +1,274 @@
+"""Benchmark: a verified volume move Docker -> Podman against ``cp -a SRC/. DST/ && sync``, and its memory.
+
+Data (as the issue "Migration" asks): 64 x 4 MiB half-random files + 20,000 x 4 KiB files (~335 MiB), and
+a quarter of it (16 x 4 MiB + 5,000 x 4 KiB, ~86 MiB) for the memory figure, written into a real Docker
+volume.  Measured in this process, median (and minimum) of three runs, each into a fresh target volume:
+
+  floor     cp -a <docker mountpoint>/. <podman mountpoint>/ && sync          (root, rootful Podman)
+  podshift  copy_volume + verify_copy (sha256 of every file on both sides, owners, modes, links, xattrs)
+  rootless  the same into the rootless user's volume (path reported: podman unshare + tar)
+
+and the peak RSS of a copy+verify in a fresh child process at both sizes (flat within 10% expected).
+Targets: podshift <= 1.5 x floor (rootful); rootless ratio reported.  The disk is shared with other work:
+medians beside minimums.
+
+Downtime: the reference stack deployed on Docker with an empty api volume, and with ~335 MiB in it; a
+``podshift migrate`` (rootful) while the api's /health on 127.0.0.1 is probed every 100 ms; downtime =
+first failed to first good request.  Target: with data <= 2 x empty (one run each: a deploy and a
+migration take about a minute).  The Compose-only floor (stop + start of a prepared Podman stack) is
+not measured here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from podshift.commands import run
+from podshift.compose import load_project, provider_for
+from podshift.engines import podman_runtime_for
+from podshift.runtimes import DockerRuntime, PodmanRuntime
+from podshift.volumes.transfer import VolumeRef, access, copy_volume, verify_copy
+
+TARGET = 1.5
+RUNS = 3
+FULL, QUARTER = (64, 20000), (16, 5000)
+
+
+def fill(root: Path, big: int, small: int) -> None:
+    (root / "big").mkdir()
+    for i in range(big):
+        half = os.urandom(2 << 20)
+        (root / "big" / f"{i}.bin").write_bytes(half + bytes(2 << 20))  # half random, half zeros
+    for i in range(small):
+        d = root / "small" / str(i // 1000)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{i}.dat").write_bytes(os.urandom(4096))
+    os.chown(root / "small", 999, 999)
+    subprocess.run(["sync"], check=True)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    subprocess.run(["sync"], check=True)
+    start = time.monotonic()
+    fn()
+    return time.monotonic() - start
+
+
+def stats(values: list[float]) -> str:
+    return f"median {statistics.median(values):.2f} s, min {min(values):.2f} s"
+
+
+def measure(docker: DockerRuntime, source: str, target_rt: PodmanRuntime, label: str) -> dict[str, object]:
+    floor: list[float] = []
+    ours: list[float] = []
+    method = ""
+    made: list[str] = []
+    try:
+        for _ in range(RUNS):
+            name = f"i11-bench-{uuid.uuid4().hex[:8]}"
+            target_rt.volume_create(name)
+            made.append(name)
+            src = access(VolumeRef(docker, source)).mountpoint
+            dst = access(VolumeRef(target_rt, name)).mountpoint
+            if not target_rt.rootless:
+                cp = ["sh", "-c", 'cp -a "$0"/. "$1"/ && sync', str(src), str(dst)]
+                floor.append(timed(lambda cp=cp: subprocess.run(cp, check=True)))
+                target_rt.volume_remove(name, force=True)
+                target_rt.volume_create(name)
+            target = VolumeRef(target_rt, name)
+
+            def move(target: VolumeRef = target) -> None:
+                nonlocal method
+                result = copy_volume(VolumeRef(docker, source), target)
+                method = result.method
+                verification = verify_copy(VolumeRef(docker, source), target)
+                assert verification.ok, verification.difference
+
+            ours.append(timed(move))
+    finally:
+        for name in made:
+            target_rt.volume_remove(name, force=True)
+    return {"label": label, "floor": floor, "podshift": ours, "method": method}
+
+
+CHILD = """
+import resource, sys
+from podshift.commands import run
+from podshift.compose import load_project, provider_for
+from podshift.engines import podman_runtime_for
+from podshift.runtimes import DockerRuntime
+from podshift.volumes.transfer import VolumeRef, copy_volume, verify_copy
+docker, podman = DockerRuntime(), podman_runtime_for("root")
+podman.volume_create(sys.argv[2])
+try:
+    copy_volume(VolumeRef(docker, sys.argv[1]), VolumeRef(podman, sys.argv[2]))
+    assert verify_copy(VolumeRef(docker, sys.argv[1]), VolumeRef(podman, sys.argv[2])).ok
+finally:
+    podman.volume_remove(sys.argv[2], force=True)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mib(source: str) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, source, f"i11-bench-{uuid.uuid4().hex[:8]}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def deploy(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> tuple[Path, int]:
+    """phoenix-hydra on Docker under unique names; (project dir, api port)."""
+    name = f"i11-bench-{uuid.uuid4().hex[:8]}"
+    stack = root / name
+    shutil.copytree(REPO / "examples" / "phoenix-hydra", stack)
+    compose = stack / "docker-compose.yml"
+    text = compose.read_text().replace("name: phoenix-hydra", f"name: {name}")
+    compose.write_text(text.replace("localhost/phoenix-hydra-", f"localhost/{name}-"))
+    ports = {s: free_port() for s in ("API", "WEB", "GATEWAY", "WORKER")}
+    (root / f"{name}-data").mkdir()
+    env = [f"PHOENIX_{k}_PORT={v}" for k, v in ports.items()]
+    env += [f"PHOENIX_SUBNET=10.11.{random.randint(150, 250)}.0/24", f"PHOENIX_DATA_DIR={root}/{name}-data"]  # noqa: S311
+    (stack / ".env").write_text("\n".join(env) + "\n")
+    run([str(stack / "compose/base/build-base.sh"), "docker"], timeout=300).check()
+    provider = provider_for(load_project(stack), docker)
+    try:
+        provider.up()
+    finally:
+        provider.close()
+    if data is not None:
+        mp = access(VolumeRef(docker, f"{name}_api-data")).mountpoint
+        assert mp is not None
+        (mp / "bench").mkdir()
+        fill(mp / "bench", *data)
+    return stack, ports["API"]
+
+
+def probe(port: int, stop: threading.Event, samples: list[tuple[float, bool]]) -> None:
+    while not stop.is_set():
+        t = time.monotonic()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=0.5) as r:
+                ok = r.status == 200
+        except OSError:
+            ok = False
+        samples.append((t, ok))
+        stop.wait(max(0.0, 0.1 - (time.monotonic() - t)))
+
+
+def downtime(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> float:
+    stack, port = deploy(docker, root, data)
+    samples: list[tuple[float, bool]] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=probe, args=(port, stop, samples))
+    thread.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "PODSHIFT_ROOTLESS_USER"}
+        argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(stack)]
+        done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(done.stdout[-2000:])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (samples and samples[-1][1]):
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join()
+        teardown(docker, stack)
+    first_bad = next((t for t, ok in samples if not ok), None)
+    if first_bad is None:
+        return 0.0
+    first_good = next((t for t, ok in samples if ok and t > first_bad), samples[-1][0])
+    return first_good - first_bad
+
+
+def teardown(docker: DockerRuntime, stack: Path) -> None:
+    project = load_project(stack)
+    podman = podman_runtime_for("root")
+    for runtime in (docker, podman):
+        provider = provider_for(project, runtime)
+        try:
+            provider.down(volumes=True)
+        except Exception as e:
+            print(f"teardown: {e}")
+        finally:
+            provider.close()
+        for service in project.services.values():
+            if service.image:
+                runtime.image_remove(service.image)
+    podman.close()
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("bench_migrate: needs root (the floor copies between the engines' volume directories)")
+        return 0
+    docker = DockerRuntime()
+    rootful = podman_runtime_for("root")
+    rootless_user = os.environ.get("PODSHIFT_ROOTLESS_USER")
+    volumes = {}
+    try:
+        for label, (big, small) in (("full", FULL), ("quarter", QUARTER)):
+            name = f"i11-bench-src-{uuid.uuid4().hex[:8]}"
+            docker.volume_create(name)
+            volumes[label] = name
+            mp = access(VolumeRef(docker, name)).mountpoint
+            assert mp is not None
+            fill(mp, big, small)
+        results = [measure(docker, volumes["full"], rootful, "docker -> rootful podman")]
+        if rootless_user:
+            results.append(measure(docker, volumes["full"], podman_runtime_for(rootless_user), "docker -> rootless"))
+        floor = statistics.median(results[0]["floor"])  # type: ignore[arg-type]
+        report: dict[str, object] = {"floor_cp_a_sync": floor}
+        ok = True
+        for r in results:
+            ours = statistics.median(r["podshift"])  # type: ignore[arg-type]
+            ratio = ours / floor
+            print(f"{r['label']}: podshift ({r['method']}) {stats(r['podshift'])}; ratio {ratio:.2f} x floor")  # type: ignore[arg-type]
+            report[str(r["label"])] = {"median": ours, "ratio": ratio, "method": r["method"]}
+        print(f"floor cp -a && sync: {stats(results[0]['floor'])}")  # type: ignore[arg-type]
+        rootful_ratio = statistics.median(results[0]["podshift"]) / floor  # type: ignore[arg-type]
+        ok = rootful_ratio <= TARGET
+        quarter, full = peak_rss_mib(volumes["quarter"]), peak_rss_mib(volumes["full"])
+        flat = abs(full - quarter) / quarter <= 0.10
+        shape = "flat" if flat else "NOT flat"
+        print(f"peak RSS: {quarter:.1f} MiB at ~86 MiB of data, {full:.1f} MiB at ~335 MiB ({shape})")
+        report["peak_rss_mib"] = {"quarter": quarter, "full": full}
+        print(json.dumps(report))
+        print(
+            f"bench_migrate: {'OK' if ok and flat else 'OVER TARGET'} (target <= {TARGET} x floor, memory within 10%)"
+        )
+        return 0 if ok and flat else 1
+    finally:
+        for name in volumes.values():
+            docker.volume_remove(name, force=True)
+        docker.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
