@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,8 +233,9 @@ def _started_at(moved: Moved) -> float:
     return started
 
 
-def _report(moved: Moved) -> dict[str, object]:
-    data: dict[str, object] = json.loads((REPO / "reports" / "rollback.json").read_text())
+def _report(moved: Moved) -> dict[str, Any]:
+    """The rollback's JSON report (pytest-json-report): steps and checks."""
+    data: dict[str, Any] = json.loads((REPO / "reports" / "rollback.json").read_text())
     return data
 
 
@@ -260,7 +262,11 @@ def test_rollback_keep_data_brings_every_record_back_under_docker(moved: Moved) 
     api_data = next(a for a in snapshot.manifest().archives if a.name.endswith("_api-data"))
     assert _volume_matches(moved, snapshot, api_data.name, None) == "", "api-data must equal the snapshot exactly"
     # The post_rollback checks ran after the steps and passed; the log and reports are there.
-    assert "post_rollback" in output or "test_every_service_is_running_and_healthy_under_docker" in output
+    report = _report(moved)
+    checks = [t for t in report["tests"] if "post_rollback" in t["nodeid"]]
+    assert len(checks) == 6, [t["nodeid"] for t in checks]
+    assert all(t["outcome"] == "passed" for t in checks), checks
+    assert "podshift verdict: READY (6 passed)" in output
     assert (REPO / "reports" / "rollback.log").read_text().count("step stop-podman") >= 1
     # Again: nothing to do, nothing changed.
     again = moved.cli("rollback", "--force", "--keep-data", *_rootless_args(moved))
