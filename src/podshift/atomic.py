@@ -15,7 +15,7 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from podshift.errors import PodshiftError
@@ -83,14 +83,7 @@ def write_file_at(
     """
     if not name or "/" in name or name in (".", ".."):
         raise UnsafePath(name, "not a plain file name")
-    tmp_name = f".podshift-tmp-{secrets.token_hex(8)}"
-    os.mkdir(tmp_name, 0o700, dir_fd=dir_fd)
-    tmp_fd = -1
-    try:
-        tmp_fd = os.open(tmp_name, _DIR_FLAGS, dir_fd=dir_fd)
-        st = os.fstat(tmp_fd)
-        if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
-            raise UnsafePath(tmp_name, "the private temporary directory was swapped")
+    with _private_dir(dir_fd) as tmp_fd:
         fd = os.open("f", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=tmp_fd)
         try:
             for chunk in [data] if isinstance(data, bytes | bytearray | memoryview) else data:
@@ -106,14 +99,39 @@ def write_file_at(
         finally:
             os.close(fd)
         os.rename("f", name, src_dir_fd=tmp_fd, dst_dir_fd=dir_fd)
-        os.fsync(dir_fd)
+    os.fsync(dir_fd)
+
+
+@contextlib.contextmanager
+def _private_dir(dir_fd: int) -> Iterator[int]:
+    """A fresh 0700 directory with an unpredictable name inside *dir_fd*, removed afterwards (yields its fd)."""
+    name = f".podshift-tmp-{secrets.token_hex(8)}"
+    os.mkdir(name, 0o700, dir_fd=dir_fd)
+    fd = -1
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
+            raise UnsafePath(name, "the private temporary directory was swapped")
+        yield fd
     finally:
-        if tmp_fd >= 0:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink("f", dir_fd=tmp_fd)
-            os.close(tmp_fd)
+        if fd >= 0:
+            for leftover in os.listdir(fd):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover, dir_fd=fd)
+            os.close(fd)
         with contextlib.suppress(OSError):
-            os.rmdir(tmp_name, dir_fd=dir_fd)
+            os.rmdir(name, dir_fd=dir_fd)
+
+
+def replace_with_symlink(dir_fd: int, name: str, target: str) -> None:
+    """Make *name* in *dir_fd* a symlink to *target*, atomically (whatever was there is replaced, not followed)."""
+    if not name or "/" in name or name in (".", ".."):
+        raise UnsafePath(name, "not a plain file name")
+    with _private_dir(dir_fd) as tmp_fd:
+        os.symlink(target, "l", dir_fd=tmp_fd)
+        os.rename("l", name, src_dir_fd=tmp_fd, dst_dir_fd=dir_fd)
+    os.fsync(dir_fd)
 
 
 def write_file_atomically(

@@ -67,10 +67,15 @@ done' sh {} +
 """
 
 
+def backup_argv(project_dir: Path, *args: str) -> list[str]:
+    """The command line of `podshift backup --project-dir DIR ARGS`."""
+    return [sys.executable, "-m", "podshift.cli", "backup", "--project-dir", str(project_dir), *args]
+
+
 def backup_cli(project_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`podshift backup --project-dir DIR ARGS` in a child process, as a user runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "podshift.cli", "backup", "--project-dir", str(project_dir), *args],
+        backup_argv(project_dir, *args),
         env=env,
         capture_output=True,
         text=True,
@@ -127,9 +132,10 @@ def awkward_project(docker_runtime: DockerRuntime) -> Iterator[tuple[ComposeProj
         yield made
 
 
-def test_awkward_volume_round_trips_to_docker_and_rootless_podman(
+def test_awkward_volume_round_trips_to_docker_and_rootful_and_rootless_podman(
     awkward_project: tuple[ComposeProject, str],
     docker_runtime: DockerRuntime,
+    podman_runtime: PodmanRuntime,
     rootless_podman_runtime: PodmanRuntime,
 ) -> None:
     project, volume = awkward_project
@@ -142,7 +148,7 @@ def test_awkward_volume_round_trips_to_docker_and_rootless_podman(
 
     original = listing(docker_runtime, volume)
     assert original, "nothing listed"
-    for runtime in (docker_runtime, rootless_podman_runtime):
+    for runtime in (docker_runtime, podman_runtime, rootless_podman_runtime):
         target = f"{volume}-restored"
         restore_volume(store, volume, runtime, target)
         try:
@@ -365,16 +371,7 @@ def test_kill_9_leaves_the_previous_backup_usable(
     store = BackupStore(project.project_dir)
     store.create(project, docker_runtime, include_data=True, force=False)
     good = (store.path / JSON_NAME).read_bytes()
-    argv = [
-        sys.executable,
-        "-m",
-        "podshift.cli",
-        "backup",
-        "--include-data",
-        "--force",
-        "--project-dir",
-        str(project.project_dir),
-    ]
+    argv = backup_argv(project.project_dir, "--include-data", "--force")
     for delay in (0.3, 0.8, 1.5):
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
         time.sleep(delay)

@@ -8,8 +8,8 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +25,7 @@ from podshift.runtimes import DockerRuntime, Mount
 from podshift.runtimes.base import PROJECT_LABEL, SERVICE_LABEL
 
 from ..conftest import REPO
-from .test_backup import backup_cli
+from .test_backup import backup_argv, backup_cli
 
 pytestmark = pytest.mark.xdist_group("docker")
 
@@ -171,7 +171,7 @@ def test_sigterm_during_the_copy_starts_the_containers_again(made: Project) -> N
         mounts=[Mount(made.volume, "/v")],
     )
     assert big.rc == 0, big.stderr
-    argv = [sys.executable, "-m", "podshift.cli", "backup", "--include-data", "--project-dir", str(made.root)]
+    argv = backup_argv(made.root, "--include-data")
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     record = made.root / ".podshift" / "stopped.json"
     for _ in range(200):
@@ -309,3 +309,47 @@ def test_a_read_only_project_directory_is_one_line(made: Project) -> None:
         assert "Traceback" not in cli.stderr
     finally:
         subprocess.run(["umount", str(made.root)], check=False)
+
+
+def test_verify_during_a_concurrent_forced_backup_reports_no_false_problem(made: Project) -> None:
+    """The readiness check reads the backup without the lock: a `backup --force` meanwhile must not fail it."""
+    assert backup_cli(made.root, "--include-data").returncode == 0
+    store = BackupStore(made.root)
+    argv = backup_argv(made.root, "--include-data", "--force")
+    checks = 0
+    for _ in range(3):
+        with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+            while proc.poll() is None:
+                assert store.verify() == []
+                checks += 1
+        assert proc.returncode == 0
+    assert checks > 3
+
+
+def test_data_that_changes_while_it_is_read_fails_the_backup_before_it_replaces_anything(made: Project) -> None:
+    """A writer podshift cannot stop (here: a host process) makes the walk and the archive disagree."""
+    assert backup_cli(made.root, "--include-data").returncode == 0
+    good = (made.root / ".docker-backup" / JSON_NAME).read_bytes()
+    for i in range(3000):  # enough files that the read takes a while
+        (made.root / f"i9-{i}.txt").write_text("x" * 100)
+    busy = made.root / "i9-busy.txt"
+    stop = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            busy.write_text(str(n))
+            n += 1
+            time.sleep(0.002)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        cli = backup_cli(made.root, "--include-data", "--force")
+    finally:
+        stop.set()
+        writer.join()
+    assert cli.returncode == 1, cli.stdout
+    assert "changed while they were read" in cli.stderr
+    assert "Traceback" not in cli.stderr
+    assert (made.root / ".docker-backup" / JSON_NAME).read_bytes() == good

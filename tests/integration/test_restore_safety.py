@@ -233,21 +233,45 @@ def test_a_device_node_is_refused_at_backup_naming_it(
     assert not (proj.project_dir / ".docker-backup").exists()
 
 
+@pytest.mark.parametrize("engine_name", ["docker", "podman"])
 def test_the_direct_restore_keeps_sparse_files_sparse(
-    project: tuple[ComposeProject, str], docker_runtime: DockerRuntime
+    project: tuple[ComposeProject, str], docker_runtime: DockerRuntime, podman_runtime: PodmanRuntime, engine_name: str
 ) -> None:
+    """Root restores Docker and rootful Podman volumes with podshift's own extractor, holes kept."""
     proj, volume = project
     store = BackupStore(proj.project_dir)
     store.create(proj, docker_runtime, include_data=True, force=False)
+    runtime: Runtime = docker_runtime if engine_name == "docker" else podman_runtime
     target = f"i9-{volume}-sparse"
-    restore_volume(store, volume, docker_runtime, target)
+    restore_volume(store, volume, runtime, target)
     try:
-        info = docker_runtime.volume(target)
+        info = runtime.volume(target)
         assert info is not None
-        direct = docker_runtime.direct_path(info)
-        assert direct is not None, "root restores Docker volumes directly"
+        direct = runtime.direct_path(info)
+        assert direct is not None, f"root restores {runtime.label} volumes directly"
         st = os.stat(direct / "sparse")
         assert st.st_size > 5_000_000
         assert st.st_blocks * 512 < 1_000_000, f"restored dense: {st.st_blocks * 512} bytes allocated"
     finally:
-        docker_runtime.volume_remove(target, force=True)
+        runtime.volume_remove(target, force=True)
+
+
+def test_a_symlinked_config_file_is_backed_up_and_restored_as_the_symlink(project: tuple[ComposeProject, str]) -> None:
+    proj, _ = project
+    env = proj.project_dir / ".env"
+    real = proj.project_dir / "real"
+    real.mkdir()
+    env.rename(real / "app.env")
+    env.symlink_to("real/app.env")
+    store = BackupStore(proj.project_dir)
+    assert backup_cli(proj.project_dir).returncode == 0
+    assert store.verify() == []
+    manifest = store.manifest()
+    recorded = {c.source: c for c in manifest.config}
+    assert recorded[str(env)].link == "real/app.env"
+    assert recorded[str(real / "app.env")].sensitive, "the file behind a sensitive link is sensitive too"
+    env.unlink()
+    (real / "app.env").write_text("CHANGED=1\n")
+    restore_config(store, proj)
+    assert os.readlink(env) == "real/app.env"
+    assert env.read_text() == "PASSWORD=hunter2\n"

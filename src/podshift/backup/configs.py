@@ -18,6 +18,8 @@ SKIP_PREFIXES = (".docker-backup", ".podshift")
 class ConfigSource:
     path: Path
     sensitive: bool
+    #: the symlink's target when the file is a symlink (backed up and restored as the link itself)
+    link: str = ""
 
 
 def _walk(root: Path) -> list[Path]:
@@ -43,9 +45,20 @@ def discover(project: ComposeProject) -> list[ConfigSource]:
     the compose/ tree, config and secret sources, bind-mounted files, the deploy scripts and requirements files."""
     root = project.project_dir
     files: dict[Path, bool] = {}
+    links: dict[Path, str] = {}
 
     def add(path: Path, sensitive: bool = False) -> None:
-        if path.is_file() and not path.is_symlink():
+        if path.is_symlink():
+            # What Compose names is the link (`.env -> real/app.env`): restore must recreate the link,
+            # and the file behind it when it belongs to the project.
+            if path.is_file():
+                links[path] = os.readlink(path)
+                files[path] = files.get(path, False) or sensitive
+                target = path.resolve()
+                if target.is_relative_to(root) and not target.is_symlink():
+                    add(target, sensitive)
+            return
+        if path.is_file():
             files[path] = files.get(path, False) or sensitive
 
     for f in project.compose_files:
@@ -70,7 +83,7 @@ def discover(project: ComposeProject) -> list[ConfigSource]:
         for spec in (project.raw.get(kind) or {}).values():
             if (spec or {}).get("file"):
                 add(Path(spec["file"]), sensitive=sensitive)
-    return [ConfigSource(p, s) for p, s in sorted(files.items())]
+    return [ConfigSource(p, s, links.get(p, "")) for p, s in sorted(files.items())]
 
 
 def data_dirs(project: ComposeProject) -> list[Path]:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from podshift.backup.tarscan import Entry
-from podshift.errors import CommandError
+from podshift.errors import CommandError, PodshiftError
 
 TAR = [
     "tar",
@@ -106,6 +106,40 @@ def read_file(entry: Entry, name: str, dir_fd: int) -> None:
 
 #: Called with (relative path, lstat result) for every entry a walk records.
 StatHook = Callable[[str, os.stat_result], None]
+
+
+#: What the walk saw of each path (inode, ctime in ns): any write, chmod, chown, link or unlink since changes it.
+Stamps = dict[str, tuple[int, int]]
+
+
+class ChangedWhileRead(PodshiftError):
+    """Something in the directory changed while GNU tar and the walk read it: the two may disagree."""
+
+    def __init__(self, root: Path, paths: Sequence[str]) -> None:
+        self.root, self.paths = root, list(paths)
+        shown = ", ".join(repr(p or ".") for p in self.paths[:5]) + (" ..." if len(self.paths) > 5 else "")
+        super().__init__(
+            f"{root}: {len(self.paths)} path(s) changed while they were read ({shown}): something outside "
+            "podshift's control writes there; stop it and back up again"
+        )
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int]:
+    return st.st_ino, st.st_ctime_ns
+
+
+def changed_since(root: Path, stamps: Stamps) -> list[str]:
+    """The paths whose inode or ctime differ from *stamps* (or that are gone): cheap, lstat only."""
+    changed = []
+    for rel, (ino, ctime) in stamps.items():
+        try:
+            st = os.lstat(os.path.join(root, rel) if rel else root)
+        except FileNotFoundError:
+            changed.append(rel)
+            continue
+        if (st.st_ino, st.st_ctime_ns) != (ino, ctime):
+            changed.append(rel)
+    return sorted(changed)
 
 
 def walk_entries(
@@ -235,9 +269,13 @@ def archive_directory(
     The caller owns *dest* (created 0600) and fsyncs it.  *progress* gets
     (archive bytes written, entries recorded) as the archive grows.  Paths
     matching *exclude* (relative to *root*) are in neither the archive nor
-    the entries.
+    the entries.  Anything that changes meanwhile (a write, chmod, an added
+    or removed entry: all change a ctime) raises :class:`ChangedWhileRead`,
+    so the entries and the archive are known to describe the same files.
     """
     entries: list[Entry] = []
+    # Taken before anything is read; each entry's is taken (by the walk) before it is read.
+    stamps: Stamps = {"": _stamp(os.lstat(root))}
     excludes = ["--anchored", *(f"--exclude=./{pattern}" for pattern in exclude)] if exclude else []
     argv = [*TAR, *excludes, "-cf", "-", "-C", str(root), "."]
     # tar's messages go to a file: a pipe nobody reads until the end could fill and stall tar.
@@ -251,7 +289,7 @@ def archive_directory(
         proc.stdout.close()
         pump.start()
         try:
-            walk_entries(root, entries, exclude)
+            walk_entries(root, entries, exclude, on_stat=lambda rel, st: stamps.update({rel: _stamp(st)}))
         except BaseException:
             proc.kill()
             raise
@@ -266,4 +304,7 @@ def archive_directory(
         if "No space left" in stderr:
             raise OSError(errno.ENOSPC, "No space left on device")
         raise CommandError(argv, proc.returncode, stderr)
+    changed = changed_since(root, stamps)
+    if changed:
+        raise ChangedWhileRead(root, changed)
     return entries, pump.digest.hexdigest(), pump.size

@@ -25,6 +25,7 @@ class ConfigFile:
     mtime: float
     sha256: str
     sensitive: bool = False
+    link: str = ""  # a symlink's target: no copy in config/, the link itself is restored
 
 
 @dataclass
@@ -84,7 +85,8 @@ class Manifest:
         ]
         for c in self.config:
             flag = "  SENSITIVE" if c.sensitive else ""
-            lines.append(f"{c.sha256}  {c.size:>10}  {c.mode:04o}  {esc(c.source)}{flag}")
+            link = f" -> {esc(c.link)}" if c.link else ""
+            lines.append(f"{c.sha256 or '-' * 64}  {c.size:>10}  {c.mode:04o}  {esc(c.source)}{link}{flag}")
         for a in self.archives:
             lines.append(f"## {a.kind} {esc(a.name)}: {a.archive} sha256 {a.sha256} ({a.size} bytes)")
             for e in a.entries:

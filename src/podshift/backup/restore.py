@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from podshift.atomic import open_beneath, write_file_at
+from podshift.atomic import open_beneath, replace_with_symlink, write_file_at
 from podshift.backup.configs import discover
 from podshift.backup.manifest import Archive, ConfigFile, Manifest
 from podshift.backup.members import MemberGuard, UnsafeArchive, clean_name
@@ -144,8 +144,11 @@ def restore_config(
     """
     manifest = verified_manifest(backup, trust_backup=trust_backup)
     plans = [(c, *_config_destination(c, project, target_dir)) for c in manifest.config]
-    contents = []
+    contents: list[bytes | None] = []
     for c, *_ in plans:  # every file verified before the first is written
+        if c.link:
+            contents.append(None)
+            continue
         fd, digest = _read_backup_file(backup, f"config/{c.path}")
         try:
             if digest != c.sha256:
@@ -170,7 +173,10 @@ def restore_config(
             finally:
                 os.close(anchor_fd)
             try:
-                write_file_at(parent, below.name, data, mode, mtime_ns=int(c.mtime * 1e9))
+                if data is None:
+                    replace_with_symlink(parent, below.name, c.link)
+                else:
+                    write_file_at(parent, below.name, data, mode, mtime_ns=int(c.mtime * 1e9))
             finally:
                 os.close(parent)
         except OSError as e:

@@ -320,6 +320,17 @@ class PodmanRuntime(Runtime):
         except podman.errors.APIError as e:
             raise EngineError(self.label, f"remove volume {name}", str(e)) from e
 
+    def direct_path(self, volume: VolumeInfo) -> Path | None:
+        """The volume's directory for rootful Podman run as root (local driver): containers see it as it is.
+
+        Rootless volumes are None: their owners are shifted into the user's
+        namespace, so host root would read and write the wrong ids.
+        """
+        if self.rootless or os.geteuid() != 0 or volume.driver != "local" or not volume.mountpoint:
+            return None
+        path = Path(volume.mountpoint)
+        return path if path.is_dir() else None
+
     def volume_export(self, name: str) -> Iterator[bytes]:
         if self.volume(name) is None:
             raise EngineError(self.label, f"export volume {name}", "no such volume")

@@ -17,6 +17,16 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify", action="store_true", help="check an existing backup against its manifest")
     parser.add_argument("--engine", choices=["docker", "podman"], default="docker", help="where the volumes are")
     parser.add_argument(
+        "--allow-fewer-volumes",
+        action="store_true",
+        help="accept a backup holding fewer volumes than the compose model declares or than the one it replaces",
+    )
+    parser.add_argument(
+        "--trust-backup",
+        action="store_true",
+        help="with --verify: accept a backup whose signature cannot be checked here (another host, or a new key)",
+    )
+    parser.add_argument(
         "--format", choices=["text", "json"], default="text", help="with --verify-only/--verify: json on stdout"
     )
 
@@ -46,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--format json goes with --verify-only or --verify")
     if args.verify:
         with project_lock(project.project_dir, "backup --verify"):
-            problems = store.verify()
+            problems = store.verify(trust_backup=args.trust_backup)
         if as_json:
             print_json({"backup": str(store.path), "verified": not problems, "problems": problems})
         else:
@@ -90,6 +100,7 @@ def _run(args: argparse.Namespace) -> int:
                 include_data=args.include_data,
                 force=args.force,
                 progress=progress,
+                allow_fewer_volumes=args.allow_fewer_volumes,
             )
         progress.finish()
     finally:
