@@ -19,6 +19,18 @@ from podshift.remediations.images import QualifyImages
 from podshift.remediations.migrate import MIGRATE_STEPS
 from podshift.remediations.network import DevNetTun, UnprivilegedPortStart
 from podshift.remediations.podman_socket import StartPodmanSocket
+from podshift.remediations.recover.build import BuildServices, CarryBaseImages, CleanBuildArtefacts, RewriteChmod
+from podshift.remediations.recover.diagnose import DiagnosisReport
+from podshift.remediations.recover.network import CheckConnectivity, FindSubnetOwners, RecreateNetworks
+from podshift.remediations.recover.permissions import (
+    ContainersConf,
+    NewUidMap,
+    PodmanService,
+    SubIds,
+    UserNamespace,
+)
+from podshift.remediations.recover.startup import FindBlockers, RemoveLeftovers, StartServices, StopServices
+from podshift.remediations.recover.volumes import ReownBindSources, RestoreVolumes
 from podshift.remediations.rollback import ROLLBACK_STEPS
 from podshift.remediations.subids import SubIdRanges
 from podshift.steps import Step
@@ -42,7 +54,29 @@ def pytest_podshift_fixes(config: pytest.Config) -> list[Fix]:
 
 
 #: podshift's own steps, for every action (each step says which action it belongs to).
-ALL_STEPS: tuple[type[Step], ...] = (*MIGRATE_STEPS, *ROLLBACK_STEPS)
+ALL_STEPS: tuple[type[Step], ...] = (
+    *MIGRATE_STEPS,
+    *ROLLBACK_STEPS,
+    DiagnosisReport,
+    FindBlockers,
+    StopServices,
+    RemoveLeftovers,
+    StartServices,
+    FindSubnetOwners,
+    RecreateNetworks,
+    CheckConnectivity,
+    CleanBuildArtefacts,
+    CarryBaseImages,
+    RewriteChmod,
+    BuildServices,
+    ReownBindSources,
+    RestoreVolumes,
+    UserNamespace,
+    SubIds,
+    NewUidMap,
+    ContainersConf,
+    PodmanService,
+)
 
 
 @pytest.hookimpl

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-PHASES = ("prerequisites", "post_migration", "post_rollback")
+PHASES = ("prerequisites", "post_migration", "post_rollback", "recovery")
 CATEGORIES = ("system", "docker", "podman", "filesystem", "network", "security", "backup", "compose")
 SEVERITIES = ("critical", "warning", "info")
 
@@ -19,6 +19,8 @@ MARKERS = {
     "prerequisites": "a readiness check run before migrating (podshift phase)",
     "post_migration": "a check that proves a migration worked (podshift phase)",
     "post_rollback": "a check that proves a rollback worked (podshift phase)",
+    "recovery": "a diagnosis check of a recovery scenario, run before and after its steps (podshift phase)",
+    "scenario(name, ...)": "the recovery scenario(s) a recovery check belongs to (podshift recover SCENARIO)",
     "category(name)": f"what the check is about, one of: {', '.join(CATEGORIES)}",
     "severity(level)": f"what a failure means, one of: {', '.join(SEVERITIES)} (default critical)",
     "remediation(name)": "the podshift fix that can repair a failure of this check",
@@ -70,3 +72,19 @@ def check_meta(item: pytest.Item) -> CheckMeta:
         )
         item.stash[_meta_key] = meta
     return meta
+
+
+def scenarios_of(item: pytest.Item) -> tuple[str, ...]:
+    """The recovery scenarios named by the item's ``scenario`` markers (all of them, closest first)."""
+    from podshift.steps import SCENARIOS
+
+    names: list[str] = []
+    for marker in item.iter_markers("scenario"):
+        for value in marker.args:
+            if value not in SCENARIOS:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: @pytest.mark.scenario needs scenario names (one of: {', '.join(SCENARIOS)}), "
+                    f"got {value!r}"
+                )
+            names.append(value)
+    return tuple(names)

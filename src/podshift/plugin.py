@@ -21,6 +21,7 @@ from podshift.engines import ROOTLESS_USER_ENV, engines_required, make_runtime
 from podshift.errors import EngineUnavailable, PodshiftError
 from podshift.paths import reports_dir
 from podshift.readiness import TEXT_REPORT, ReadinessReporter, evidence_recorder
+from podshift.recovery import session as recovery_session
 from podshift.runtimes import DockerRuntime, PodmanRuntime, Runtime
 
 PROJECT_DIR_ENV = "PODSHIFT_PROJECT_DIR"
@@ -119,6 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ReadinessReporter(config), "podshift-readiness")
     fixing.configure(config)
     stepping.configure(config)
+    recovery_session.configure(config)
 
 
 def project_dir(config: pytest.Config) -> Path:

@@ -27,7 +27,7 @@ import hashlib
 import logging
 import os
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -202,12 +202,14 @@ def restore_volume(
     trust_backup: bool = False,
     progress: Progress | None = None,
     into_empty: bool = False,
+    labels: Mapping[str, str] | None = None,
 ) -> None:
     """Restore the archive of *volume_name* into a new, empty volume *target_volume* of *runtime*.
 
     With *into_empty*, *target_volume* is an existing volume the caller emptied (a
     rollback refills the volume Compose knows by name, its old content moved aside);
-    it is left in place on failure.
+    it is left in place on failure.  *labels* go on a volume created here (e.g. the
+    Compose project's, so that the Compose tool owns it).
 
     Order: manifest and signature checked, the archive's checksum checked,
     every member read through a :class:`~podshift.backup.members.MemberGuard`
@@ -231,7 +233,9 @@ def restore_volume(
             raise BackupError(
                 backup.path, f"volume {target_volume} already exists on {runtime.label}: restore into a new one"
             )
-        info = existing or runtime.volume_create(target_volume, {"io.podshift.restored-from": volume_name})
+        info = existing or runtime.volume_create(
+            target_volume, {**(labels or {}), "io.podshift.restored-from": volume_name}
+        )
         try:
             direct = runtime.direct_path(info)
             f.seek(0)

@@ -1,0 +1,50 @@
+"""network-issues: the project's networks under Podman, their subnets, DNS and TCP between its services."""
+
+from __future__ import annotations
+
+import pytest
+
+from podshift.compose.model import ComposeProject
+from podshift.recovery.network import connectivity, forward_drop_rule, mismatches, subnet_claims
+from podshift.runtimes import PodmanRuntime
+
+pytestmark = [pytest.mark.recovery, pytest.mark.scenario("network-issues"), pytest.mark.category("network")]
+RECOVER = "`podshift recover network-issues`"
+
+
+@pytest.mark.severity("critical")
+def test_networks_as_declared(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:
+    """The project's networks exist under Podman with their declared subnets."""
+    wrong = mismatches(compose_project, target_podman)
+    if wrong:
+        pytest.fail("; ".join(wrong) + f"; do: {RECOVER}", pytrace=False)
+
+
+@pytest.mark.severity("critical")
+def test_subnets_not_claimed_elsewhere(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:
+    """No other network or host route claims a subnet the project declares."""
+    claims = subnet_claims(compose_project, target_podman)
+    if claims:
+        owners = "; ".join(c.describe() for c in claims)
+        pytest.fail(f"{owners}; Podman refuses such a subnet; do: free it, then {RECOVER}", pytrace=False)
+
+
+@pytest.mark.severity("critical")
+def test_services_reach_each_other(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:
+    """Every service resolves the others by name and connects to their ports."""
+    problems = connectivity(compose_project, target_podman)
+    if problems:
+        pytest.fail("; ".join(problems) + f"; do: {RECOVER}", pytrace=False)
+
+
+@pytest.mark.severity("warning")
+def test_forward_policy_accepts() -> None:
+    """The iptables FORWARD chain's policy is not DROP (Docker sets it to DROP)."""
+    rule = forward_drop_rule()
+    if rule:
+        pytest.fail(
+            f"iptables has `{rule}` (set by Docker): forwarded traffic that no rule accepts is dropped, "
+            "which cuts Podman containers off when netavark's own rules do not cover it; do: once Docker is gone, "
+            "`iptables -P FORWARD ACCEPT`, or add an ACCEPT rule for the project's subnet",
+            pytrace=False,
+        )

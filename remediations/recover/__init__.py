@@ -1,0 +1,1 @@
+"""Recovery steps (``podshift recover SCENARIO``), one module per scenario."""

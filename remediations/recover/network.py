@@ -1,0 +1,132 @@
+"""network-issues: name who claims the project's subnets, recreate its networks, restart it, test DNS and TCP.
+
+A subnet claimed by someone else is named with its owner and Podman's own
+refusal, and the scenario stops before it changes anything.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from podshift.compose.provider import provider_for
+from podshift.errors import PodshiftError
+from podshift.recovery.engines import compose_argv
+from podshift.recovery.network import (
+    connectivity,
+    declared_networks,
+    forward_drop_rule,
+    mismatches,
+    podman_refusal,
+    subnet_claims,
+)
+from podshift.recovery.startup import unhealthy_services
+from podshift.remediation import CommandStep, Plan
+from podshift.steps import Step, StepContext, StepFailed
+
+SCENARIO = "network-issues"
+START_TIMEOUT = 180
+
+
+def _sound(ctx: StepContext) -> bool:
+    """The networks are as declared, every service is healthy and they reach each other."""
+    podman = ctx.podman()
+    return (
+        not mismatches(ctx.project, podman)
+        and not unhealthy_services(podman, ctx.project)
+        and not connectivity(ctx.project, podman)
+    )
+
+
+class _NetworkStep(Step):
+    action = "recover"
+    scenarios = (SCENARIO,)
+
+    def done(self, ctx: StepContext) -> bool:
+        return super().done(ctx) and _sound(ctx)
+
+
+class FindSubnetOwners(_NetworkStep):
+    name = "find-subnet-owners"
+    title = "Name whoever else claims the project's subnets (stop here if anyone does)"
+    order = 10
+
+    def plan(self, ctx: StepContext) -> Plan:
+        claims = subnet_claims(ctx.project, ctx.podman())
+        notes = tuple(f"would stop here: {c.describe()}" for c in claims)
+        return Plan(fix=self.name, scope="project", summary=self.title, notes=notes)
+
+    def run(self, ctx: StepContext) -> str:
+        podman = ctx.podman()
+        rule = forward_drop_rule()
+        note = f"; note: iptables has `{rule}` (Docker sets it)" if rule else ""
+        if _sound(ctx):
+            return "networks as declared, services healthy and reaching each other: nothing to do" + note
+        claims = subnet_claims(ctx.project, podman)
+        if claims:
+            owned = {n.name for n in podman.project_networks(ctx.project.name)}
+            said = ""
+            if not set(declared_networks(ctx.project)) <= owned:
+                # Podman's own words, from a probe network that it refuses (removed at once if not).
+                said = podman_refusal(podman, claims[0].subnet, f"podshift-probe-{secrets.token_hex(4)}")
+            docker = next((c for c in claims if c.owner.startswith("Docker network")), None)
+            hint = (
+                f"`docker compose -p {ctx.project.name} down` removes Docker's containers and network (volumes stay), "
+                "then this again"
+                if docker and f"compose project {ctx.project.name}" in docker.owner
+                else "free the subnet or declare another one in the compose file, then this again"
+            )
+            reason = "; ".join(c.describe() for c in claims) + (f'; podman says: "{said}"' if said else "")
+            raise StepFailed(self.name, reason, hint)
+        return "no one else claims the project's subnets" + note
+
+
+class RecreateNetworks(_NetworkStep):
+    name = "recreate-networks"
+    title = "Remove the project's containers and networks (volumes stay), create them again, restart the services"
+    order = 20
+    after = ("find-subnet-owners",)
+
+    def plan(self, ctx: StepContext) -> Plan:
+        argv = compose_argv(ctx.project, ctx.podman())
+        declared = declared_networks(ctx.project)
+        nets = ", ".join(f"{n} {'/'.join(s) or '(engine-chosen subnet)'}" for n, s in declared.items())
+        return Plan(
+            fix=self.name,
+            scope="project",
+            summary=self.title,
+            commands=(CommandStep((*argv, "down")), CommandStep((*argv, "up", "-d", "--no-start"))),
+            notes=(f"networks: {nets}", "then start the services in dependency order, driving healthchecks"),
+        )
+
+    def run(self, ctx: StepContext) -> str:
+        podman = ctx.podman()
+        if _sound(ctx):
+            return "nothing to do"
+        before = podman.project_networks(ctx.project.name)
+        ctx.record("networks", [{"name": n.name, "subnets": list(n.subnets)} for n in before])
+        provider = provider_for(ctx.project, podman)
+        try:
+            provider.down()
+            provider.up(timeout=START_TIMEOUT)
+        except PodshiftError as e:
+            raise StepFailed(self.name, f"could not restart the stack on new networks: {e}", "podshift diagnose") from e
+        finally:
+            provider.close()
+        wrong = mismatches(ctx.project, podman)
+        if wrong:
+            raise StepFailed(self.name, "; ".join(wrong), "podshift diagnose")
+        nets = ", ".join(f"{n.name} {'/'.join(n.subnets)}" for n in podman.project_networks(ctx.project.name))
+        return f"recreated {nets}; services restarted"
+
+
+class CheckConnectivity(_NetworkStep):
+    name = "check-connectivity"
+    title = "Resolve each service by name and connect to its ports from the other services' containers"
+    order = 30
+    after = ("recreate-networks",)
+
+    def run(self, ctx: StepContext) -> str:
+        problems = connectivity(ctx.project, ctx.podman())
+        if problems:
+            raise StepFailed(self.name, "; ".join(problems), "podshift diagnose")
+        return "every service resolves and accepts TCP by service name"

@@ -1,0 +1,190 @@
+"""permission-issues: apply sub-ids, repair sub-ids, newuidmap and containers.conf through podshift's
+existing fixes (found by name through ``pytest_podshift_fixes``, journaled in the fixes journal so that
+``podshift fixes revert`` undoes them), and start the user's API service when it does not answer.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from podshift.errors import EngineUnavailable, PodshiftError
+from podshift.images import HELPER_IMAGE, ensure_helper_image
+from podshift.journal import Journal, journal_path
+from podshift.recovery.engines import podman
+from podshift.recovery.permissions import newuidmap_paths, newuidmap_problem, smoke_fix, uid_map_problem
+from podshift.remediation import CommandStep, Fix, FixContext, FixFailed, FixRefused, Plan, apply_plan, may_apply
+from podshift.steps import Step, StepContext, StepFailed
+
+SCENARIO = "permission-issues"
+ROOTFUL = "rootful Podman: no user namespace, nothing to do"
+
+
+def _fix(ctx: StepContext, name: str) -> Fix:
+    for provided in ctx.config.hook.pytest_podshift_fixes(config=ctx.config):
+        for fix in provided or ():
+            if fix.name == name:
+                return fix  # type: ignore[no-any-return]
+    raise StepFailed(ctx.step, f"no fix named {name!r} is installed")
+
+
+def _apply(ctx: StepContext, name: str) -> str:
+    """Plan and apply the existing fix *name* as --fix-issues does (journaled); its summary, or why not."""
+    fix = _fix(ctx, name)
+    try:
+        plan = fix.plan(FixContext(ctx.config, ctx.project, ctx.podman_user, check=f"recover {SCENARIO}"))
+    except FixRefused as e:
+        raise StepFailed(ctx.step, f"fix {name} refused: {e.reason}") from e
+    if plan.empty:
+        return f"{name}: nothing to change"
+    refusal = may_apply(plan, bool(ctx.config.getoption("podshift_allow_system_changes", False)))
+    if refusal is not None:
+        raise StepFailed(ctx.step, f"fix {name} not applied: {refusal}; it would run: {plan.render()}")
+    try:
+        entry = apply_plan(plan, Journal(journal_path(ctx.config.rootpath)), f"recover {SCENARIO}")
+    except FixFailed as e:
+        raise StepFailed(ctx.step, f"{e} (journaled: `podshift fixes revert` undoes what was done)") from e
+    ctx.record("changed", True)
+    return f"{name} applied (fixes journal {entry.id}): {plan.summary}"
+
+
+class _PermissionStep(Step):
+    action = "recover"
+    scenarios = (SCENARIO,)
+    rootless_only: ClassVar[bool] = True
+
+    def problem(self, ctx: StepContext) -> str | None:
+        """What is wrong now (None: nothing)."""
+        return None
+
+    def done(self, ctx: StepContext) -> bool:
+        skipped = self.rootless_only and not ctx.podman().rootless
+        return super().done(ctx) and (skipped or self.problem(ctx) is None)
+
+
+class UserNamespace(_PermissionStep):
+    name = "user-namespace"
+    title = "Check the user namespace mapping (podman unshare cat /proc/self/uid_map); apply the sub-ids"
+    order = 10
+
+    def problem(self, ctx: StepContext) -> str | None:
+        result = podman(ctx.podman(), "unshare", "cat", "/proc/self/uid_map", timeout=60)
+        if not result.succeeded:
+            return f"podman unshare failed: {result.stderr.strip()[-300:]}"
+        return uid_map_problem(result.stdout)
+
+    def plan(self, ctx: StepContext) -> Plan:
+        if not ctx.podman().rootless or self.problem(ctx) is None:
+            return Plan(fix=self.name, scope="user", summary="nothing to do")
+        cmd = CommandStep(("podman", "system", "migrate"), run_as=ctx.podman_user)
+        return Plan(fix=self.name, scope="user", summary=self.title, commands=(cmd,))
+
+    def run(self, ctx: StepContext) -> str:
+        if not ctx.podman().rootless:
+            return ROOTFUL
+        problem = self.problem(ctx)
+        if problem is None:
+            return "the user's sub-ids are mapped: nothing to do"
+        if "one uid is mapped" not in problem:
+            raise StepFailed(self.name, problem, "podshift recover permission-issues after fixing the above")
+        ctx.record("before", problem)
+        result = podman(ctx.podman(), "system", "migrate", timeout=300)
+        if not result.succeeded:
+            raise StepFailed(self.name, f"podman system migrate failed: {result.stderr.strip()[-300:]}")
+        ctx.record("changed", True)
+        after = self.problem(ctx)
+        if after is not None:
+            raise StepFailed(self.name, f"still: {after}", "check /etc/subuid and /etc/subgid for the user")
+        return "ran `podman system migrate`: the sub-ids are mapped now"
+
+
+class SubIds(_PermissionStep):
+    name = "sub-ids"
+    title = "Give the user sub-uid/gid ranges (the existing subuid-ranges fix; system scope)"
+    order = 20
+    after = ("user-namespace",)
+
+    def run(self, ctx: StepContext) -> str:
+        if not ctx.podman().rootless:
+            return ROOTFUL
+        return _apply(ctx, "subuid-ranges")
+
+
+class NewUidMap(_PermissionStep):
+    name = "newuidmap"
+    title = "Check that newuidmap/newgidmap may set up the namespace (setuid or file capabilities)"
+    order = 30
+    after = ("sub-ids",)
+
+    def problem(self, ctx: StepContext) -> str | None:
+        found = [p for p in (newuidmap_problem(path) for path in newuidmap_paths()) if p]
+        return "; ".join(found) or None
+
+    def run(self, ctx: StepContext) -> str:
+        if not ctx.podman().rootless:
+            return ROOTFUL
+        problem = self.problem(ctx)
+        if problem:
+            # No podshift fix changes setuid bits on system binaries: the exact commands are given.
+            raise StepFailed(self.name, problem, "run the commands above as root, then this again")
+        return "newuidmap and newgidmap are privileged"
+
+
+class ContainersConf(_PermissionStep):
+    name = "containers-conf"
+    title = "Start a container as the user; repair containers.conf through the existing fixes if it fails"
+    order = 40
+    after = ("newuidmap",)
+    rootless_only = False
+
+    def _smoke(self, ctx: StepContext) -> str:
+        """'' when a container starts, else what Podman said."""
+        ensure_helper_image(ctx.podman())
+        args = ("run", "--rm", "--pull=never", "--network=none", HELPER_IMAGE, "true")
+        result = podman(ctx.podman(), *args, timeout=300)
+        return "" if result.succeeded else (result.stderr.strip() or f"exit {result.rc}")
+
+    def problem(self, ctx: StepContext) -> str | None:
+        return self._smoke(ctx) or None
+
+    def run(self, ctx: StepContext) -> str:
+        applied = []
+        for _ in range(3):  # a host can need more than one fix (runtime, then ulimits)
+            said = self._smoke(ctx)
+            if not said:
+                return "; ".join(applied) or "a container starts as the user: nothing to do"
+            name = smoke_fix(said)
+            if name is None or any(a.startswith(name) for a in applied):
+                raise StepFailed(self.name, f'a container does not start; podman says: "{said[-300:]}"')
+            applied.append(_apply(ctx, name))
+        raise StepFailed(self.name, f"containers still do not start after {', '.join(applied)}")
+
+
+class PodmanService(_PermissionStep):
+    name = "podman-service"
+    title = "Make the user's Podman API service answer (the existing start-podman-socket fix)"
+    order = 50
+    after = ("containers-conf",)
+    rootless_only = False
+
+    def problem(self, ctx: StepContext) -> str | None:
+        try:
+            ctx.podman().ping()
+        except EngineUnavailable as e:
+            return str(e)
+        return None
+
+    def run(self, ctx: StepContext) -> str:
+        changed = any(ctx.journal.data(s).get("changed") for s in ("user-namespace", "sub-ids", "containers-conf"))
+        if self.problem(ctx) is None:
+            if changed:
+                # The running service keeps its old mapping/config; it is shared by whoever uses the
+                # socket, so podshift says what to do instead of killing it.
+                return (
+                    "the API service answers; it still runs with the old settings: restart it "
+                    "(`podman system service` of the user) when nothing else uses it"
+                )
+            return "the API service answers: nothing to do"
+        try:
+            return _apply(ctx, "start-podman-socket")
+        except PodshiftError as e:
+            raise StepFailed(self.name, str(e)) from e
