@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from podshift.backup.store import BackupStore
+from podshift.commands import run
 from podshift.compose import load_project
 from podshift.compose.model import ComposeProject
 from podshift.compose.provider import DockerComposeProvider, PodmanComposeProvider
@@ -42,6 +43,7 @@ from podshift.steps import StepJournal
 
 from ..conftest import EXAMPLE, REPO
 from .conftest import build_base_image, http
+from .private_dockerd import PrivateDockerd, private_dockerd
 
 pytestmark = pytest.mark.xdist_group("rollback")
 
@@ -511,3 +513,72 @@ def test_a_second_cycle_rolls_back_again(moved: Moved) -> None:
     assert set(moved.before + moved.after + later) <= moved.records()
     assert StepJournal.open(moved.project_dir, "rollback").data("snapshot-podman")["created"] > created
     assert list((moved.project_dir / ".podshift").glob("rollback-*.json")), "the first cycle's journal is kept"
+
+
+# -- Docker down in the middle ------------------------------------------------------------------------------
+def _dockerd_again(daemon: PrivateDockerd) -> subprocess.Popen[bytes]:
+    """Start the private daemon again on the same roots and bridge (its volumes and images are still there)."""
+    root = daemon.root
+    argv = ["dockerd", "-H", daemon.host, "--data-root", str(root / "data"), "--exec-root", str(root / "exec")]
+    argv += ["--pidfile", str(root / "docker.pid"), "--iptables=false", "--ip-masq=false", "--bridge", daemon.bridge]
+    with open(root / "dockerd-again.log", "wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not daemon.answers():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((root / "dockerd-again.log").read_text(errors="replace")[-2000:])
+        time.sleep(0.3)
+    return proc
+
+
+def test_docker_down_during_the_rollback_is_a_clear_error_and_the_same_command_finishes_later(
+    podman_runtime: PodmanRuntime,
+) -> None:
+    """A private dockerd (the host's is never touched): stopped before the data step, started again, rerun."""
+    with private_dockerd("10.12") as daemon:
+        docker = DockerRuntime(str(daemon.socket))
+        moved = _make(docker, podman_runtime)
+        moved.env["DOCKER_HOST"] = daemon.host
+        again: subprocess.Popen[bytes] | None = None
+        try:
+            run([str(moved.project_dir / "compose/base/build-base.sh"), "docker"], env={"DOCKER_HOST": daemon.host},
+                timeout=300).check()  # fmt: skip
+            DockerComposeProvider(moved.project, docker).up()
+            moved.before = moved.write(2)
+            backup = moved.cli("backup", "--include-data")
+            assert backup.returncode == 0, backup.stdout + backup.stderr
+            _move_to_podman_by_hand(moved)
+            moved.after = moved.write(2)
+
+            docker.close()
+            daemon.stop()
+            failed = moved.cli("rollback", "--force", "--keep-data")
+            out = failed.stdout + failed.stderr
+            assert failed.returncode == 1, out[-3000:]
+            assert "FAILED at step migrate-data: docker engine not reachable" in out, out[-3000:]
+            assert "run the same `podshift rollback` again" in out
+            journal = StepJournal.open(moved.project_dir, "rollback")
+            assert journal.state("snapshot-podman") == "done"
+
+            again = _dockerd_again(daemon)
+            finished = moved.cli("rollback", "--force", "--keep-data")
+            out = finished.stdout + finished.stderr
+            assert finished.returncode == 0, out[-3000:]
+            assert set(moved.before + moved.after) <= moved.records()
+            assert (
+                StepJournal.open(moved.project_dir, "rollback").data("snapshot-podman")["created"]
+                == (journal.data("snapshot-podman")["created"])
+            ), "the snapshot was not taken twice"
+        finally:
+            try:
+                if daemon.answers():
+                    _remove_everything(moved)
+                else:
+                    take_down(podman_runtime, moved.name)
+                    for v in podman_runtime.project_volumes(moved.name):
+                        podman_runtime.volume_remove(v.name, force=True)
+            finally:
+                if again is not None and again.poll() is None:
+                    again.terminate()
+                    again.wait(timeout=60)
+                shutil.rmtree(moved.root, ignore_errors=True)
