@@ -59,6 +59,10 @@ class SelectOciRuntime(Fix):
             scope,
             f'set [engine] runtime = "runc" in {path}',
             files=(FileChange(path, edited(path, "engine", "runtime", "runc"), _mode(path), owner),),
+            security_effect=(
+                "every container Podman starts from this file's scope then runs under runc instead of crun: the same "
+                "isolation (namespaces, seccomp, capabilities), nothing is opened up"
+            ),
         )
 
 
@@ -112,4 +116,8 @@ class DefaultUlimits(Fix):
             f"set [containers] default_ulimits = {value} in {path} "
             "(the highest values a container could start with here)",
             files=(FileChange(path, edited(path, "containers", "default_ulimits", value), _mode(path), owner),),
+            security_effect=(
+                "containers started from this file's scope get these open-file and process limits by default; "
+                "lower limits only reduce what a container may use, nothing is opened up"
+            ),
         )

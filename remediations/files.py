@@ -38,6 +38,54 @@ class BackupDir(Fix):
         )
 
 
+#: Sockets that hand whoever can write them root on this host.
+ENGINE_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/run/podman/podman.sock", "/var/run/podman/podman.sock")
+
+
+def is_engine_socket(path: Path) -> bool:
+    """A container engine's API socket: access to it is root-equivalent."""
+    try:
+        is_socket = stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        is_socket = False
+    return str(path) in ENGINE_SOCKETS or (is_socket and path.name in ("docker.sock", "podman.sock"))
+
+
+def engine_socket_advice(source: Path, user: str) -> str:
+    """Never widen access to an engine socket: say what to mount instead."""
+    return (
+        f"{source} is a container engine's API socket: giving {user} access to it is giving {user} root on this "
+        "host, so podshift will not suggest it; under rootless Podman mount the user's own Podman socket "
+        f"($XDG_RUNTIME_DIR/podman/podman.sock, started with `podman system service`) at {source} instead"
+    )
+
+
+def untraversable_parent(path: Path, user: str) -> Path | None:
+    """The first parent directory *user* cannot enter (then no permission on *path* itself helps)."""
+    for parent in reversed(path.parents):
+        if not can_access(parent, user, os.X_OK):
+            return parent
+    return None
+
+
+def access_advice(source: Path, user: str) -> str:
+    """How *user* gets read access to someone else's *source*: an ACL only where the way there is open."""
+    blocked = untraversable_parent(source, user)
+    if blocked is not None:
+        mode = stat.S_IMODE(blocked.stat().st_mode)
+        return (
+            f"{source} belongs to {source.owner()}, and {user} cannot enter {blocked} (mode {mode:04o}, owner "
+            f"{blocked.owner()}): no permission on {source} itself can help, and opening {blocked} would expose "
+            f"everything in it — move the data somewhere {user} may reach (e.g. under ~{user}/) and point the "
+            "bind mount there"
+        )
+    return (
+        f"{source} belongs to {source.owner()}, not {user}: grant read access with an ACL, which keeps the "
+        f"owner and mode as they are: `setfacl -R -m u:{user}:rX {source}` (or hand it over: "
+        f"`chown -R {user} {source}`)"
+    )
+
+
 class BindMountPermissions(Fix):
     """Create missing bind-mount sources as the Podman user; open the user's own unreadable ones."""
 
@@ -53,12 +101,10 @@ class BindMountPermissions(Fix):
             if source.exists():
                 if can_access(source, user, os.R_OK) and (not source.is_dir() or can_access(source, user, os.X_OK)):
                     continue
+                if is_engine_socket(source):
+                    raise FixRefused(self.name, engine_socket_advice(source, user))
                 if source.owner() != user:
-                    raise FixRefused(
-                        self.name,
-                        f"{source} belongs to {source.owner()}, not {user}: "
-                        f"`chown -R {user} {source}` or `setfacl -m u:{user}:rX {source}`",
-                    )
+                    raise FixRefused(self.name, access_advice(source, user))
                 mode = stat.S_IMODE(source.stat().st_mode)
                 steps.append(
                     CommandStep(("chmod", "u+rwX", str(source)), ("chmod", f"{mode:04o}", str(source)), run_as=run_as)
@@ -78,7 +124,14 @@ class BindMountPermissions(Fix):
         if not steps:
             return Plan(self.name, self.scope, "nothing to do")
         scope: Scope = "system" if "system" in scopes else ("user" if "user" in scopes else "project")
-        return Plan(self.name, scope, f"make bind-mount sources exist and reachable for {user}", commands=tuple(steps))
+        touched = ", ".join(str(c.argv[-1]) for c in steps)
+        return Plan(
+            self.name,
+            scope,
+            f"make bind-mount sources exist and reachable for {user}",
+            commands=tuple(steps),
+            security_effect=f"{user} owns or may read only these paths, nothing around them: {touched}",
+        )
 
     @staticmethod
     def _scope(ctx: FixContext, path: Path) -> Scope:

@@ -1,12 +1,15 @@
 """Qualify short image names in the project's compose files (project scope).
 
-ruamel.yaml's round-trip mode edits the value in place and keeps comments,
-order and quoting; the change is shown as a diff before it is made.
+Only the image lines change: ruamel.yaml's round-trip loader says where each
+service's ``image`` value sits (line and column), and the fix replaces just
+that scalar in the file's own text — indentation, line width, comments,
+quoting and line endings stay byte for byte.  (Dumping the document again
+would re-indent lists and re-wrap long strings.)  The change is shown as a
+diff before it is made.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -55,18 +58,31 @@ class QualifyImages(Fix):
         return Plan(self.name, self.scope, f"qualify image names ({names})", files=tuple(changes))
 
     def _rewrite(self, path: Path, wanted: dict[str, str]) -> bytes | None:
-        yaml = YAML()
-        yaml.preserve_quotes = True
-        doc = yaml.load(path.read_text())
-        services = (doc or {}).get("services") or {}
-        touched = False
-        for name, image in wanted.items():
-            spec = services.get(name)
-            if spec is not None and spec.get("image") == image:
-                spec["image"] = qualified(image)
-                touched = True
-        if not touched:
-            return None
-        out = io.StringIO()
-        yaml.dump(doc, out)
-        return out.getvalue().encode()
+        return rewrite_images(path.read_bytes(), wanted)
+
+
+def rewrite_images(data: bytes, wanted: dict[str, str]) -> bytes | None:
+    """*data* with each ``services.<name>.image`` in *wanted* qualified, touching nothing else (None: no change)."""
+    text = data.decode("utf-8")
+    doc = YAML().load(text)
+    services = doc.get("services") if hasattr(doc, "get") else None
+    if not hasattr(services, "get"):
+        return None
+    lines = text.splitlines(keepends=True)
+    edits: list[tuple[int, int, str, str]] = []  # (line, column, old scalar text, new scalar text)
+    for name, image in wanted.items():
+        spec = services.get(name)
+        if not hasattr(spec, "get") or spec.get("image") != image or not hasattr(spec, "lc"):
+            continue
+        line, col = spec.lc.value("image")
+        quote = lines[line][col] if lines[line][col] in "'\"" else ""
+        old = f"{quote}{image}{quote}"
+        if lines[line][col : col + len(old)] != old:
+            continue  # written with escapes or across lines: not a literal this fix can edit in place
+        edits.append((line, col, old, f"{quote}{qualified(image)}{quote}"))
+    if not edits:
+        return None
+    # Right to left within a line, so earlier columns stay valid (flow mappings hold several).
+    for line, col, old, new in sorted(edits, reverse=True):
+        lines[line] = lines[line][:col] + new + lines[line][col + len(old) :]
+    return "".join(lines).encode("utf-8")

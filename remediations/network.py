@@ -35,6 +35,10 @@ class DevNetTun(Fix):
                 ),
             ),
             commands=(CommandStep(("chmod", "0666", str(TUN)), ("chmod", f"{mode:04o}", str(TUN))),),
+            security_effect=(
+                "every local user may then open /dev/net/tun and create TUN/TAP devices in network namespaces "
+                "they own (needed for rootless networking; the host's own interfaces stay root's)"
+            ),
         )
 
 
@@ -59,5 +63,9 @@ class UnprivilegedPortStart(Fix):
                 ),
             ),
             commands=(CommandStep(("sysctl", "-w", f"{PORT_KEY}={new}"), ("sysctl", "-w", f"{PORT_KEY}={now}")),),
+            security_effect=(
+                f"every user and process on this host may then bind ports {new}-{now - 1}, not only root: any "
+                "local account could take them (and impersonate a service there) whenever they are free"
+            ),
             notes=(alternative,),
         )

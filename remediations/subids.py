@@ -51,4 +51,8 @@ class SubIdRanges(Fix):
                 CommandStep(("podman", "system", "migrate"), ("podman", "system", "migrate"), run_as=user),
             ),
             touches=tuple(missing),
+            security_effect=(
+                f"{user} may then map {COUNT} more uids/gids ({span}) in user namespaces it creates; those ids must "
+                "belong to no one else (the range is chosen after every range already handed out)"
+            ),
         )

@@ -35,8 +35,9 @@ die() { printf 'provision-engines: ERROR: %s\n' "$*" >&2; exit 1; }
 LOG_DIR=/var/log/podshift
 mkdir -p "$LOG_DIR"
 
+# chromium: the tests render podshift's HTML readiness report in a real (headless) browser.
 PACKAGES=(docker.io podman runc crun conmon slirp4netns uidmap busybox-static iptables
-          python3-venv python3-pip git ca-certificates curl)
+          python3-venv python3-pip git ca-certificates curl chromium)
 
 install_packages() {
   local missing=()

@@ -17,6 +17,7 @@ def _is_qualified(image: str) -> bool:
     return "/" in image and ("." in first or ":" in first or first == "localhost")
 
 
+@pytest.mark.check_id("compose.images-qualified")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("qualify-images")
 def test_unqualified_images_can_be_resolved(project: ComposeProject, podman_user: str, evidence) -> None:
@@ -42,6 +43,7 @@ def _keys_warning(found: list[str], what: str, alternative: str) -> None:
     assert not found, f"{what}: {', '.join(found)} — {alternative}"
 
 
+@pytest.mark.check_id("compose.no-profiles")
 @pytest.mark.severity("warning")
 def test_no_profiles(project: ComposeProject) -> None:
     """No service uses profiles (podman-compose handles them differently)."""
@@ -49,6 +51,7 @@ def test_no_profiles(project: ComposeProject) -> None:
     _keys_warning(found, "services with profiles", "podman-compose only starts them with --profile; check each")
 
 
+@pytest.mark.check_id("compose.no-configs")
 @pytest.mark.severity("warning")
 def test_no_configs(project: ComposeProject) -> None:
     """The project uses no `configs` (podman-compose supports file sources only)."""
@@ -56,6 +59,7 @@ def test_no_configs(project: ComposeProject) -> None:
     _keys_warning(found, "configs", "use file-based configs or bind-mount the files read-only")
 
 
+@pytest.mark.check_id("compose.depends-on-conditions")
 @pytest.mark.severity("warning")
 def test_depends_on_conditions(project: ComposeProject) -> None:
     """No depends_on waits on a condition podman-compose ignores."""
@@ -73,6 +77,7 @@ def test_depends_on_conditions(project: ComposeProject) -> None:
     )
 
 
+@pytest.mark.check_id("compose.logging-drivers")
 @pytest.mark.severity("warning")
 def test_logging_drivers_exist_in_podman(project: ComposeProject) -> None:
     """Every logging driver exists in Podman."""
@@ -84,6 +89,7 @@ def test_logging_drivers_exist_in_podman(project: ComposeProject) -> None:
     _keys_warning(found, "logging drivers Podman does not have", f"use one of {', '.join(sorted(PODMAN_LOG_DRIVERS))}")
 
 
+@pytest.mark.check_id("compose.no-host-gateway")
 @pytest.mark.severity("warning")
 def test_no_host_gateway_extra_hosts(project: ComposeProject) -> None:
     """No extra_hosts entry uses Docker's `host-gateway`."""
@@ -98,6 +104,7 @@ def test_no_host_gateway_extra_hosts(project: ComposeProject) -> None:
     _keys_warning(found, "extra_hosts with host-gateway", "use host.containers.internal, which Podman provides")
 
 
+@pytest.mark.check_id("compose.no-buildkit-syntax")
 @pytest.mark.severity("warning")
 def test_dockerfiles_use_no_buildkit_only_syntax(project: ComposeProject) -> None:
     """No Dockerfile uses BuildKit-only syntax (`RUN --mount`)."""
@@ -114,4 +121,17 @@ def test_dockerfiles_use_no_buildkit_only_syntax(project: ComposeProject) -> Non
         found,
         "RUN --mount (BuildKit-only on older Podman/Buildah)",
         "use Buildah >= 1.24 or rewrite the step without cache/secret mounts",
+    )
+
+
+@pytest.mark.check_id("compose.variables-set")
+@pytest.mark.severity("warning")
+def test_no_unset_variables(project: ComposeProject, evidence) -> None:
+    """Every ${VAR} the compose file uses is set or has a default."""
+    unset = project.unset_variables
+    evidence("docker compose config warnings", list(project.compose_warnings) or "none")
+    assert not unset, (
+        f"variables used in the compose file but unset here, with no default: {', '.join(unset)} — Compose "
+        "substitutes an empty string; set them in the environment or the project's .env file, or write "
+        "${VAR:-default}, before migrating"
     )

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from podshift.compose.model import ComposeProject
-from podshift.compose.tools import docker_compose_argv
+from podshift.compose.tools import compose_tools, docker_compose_argv, users_docker_compose
 from podshift.errors import EngineUnavailable, ToolMissing
 from podshift.runtimes import DockerRuntime
 
@@ -16,6 +16,7 @@ from ..conftest import version_tuple
 pytestmark = [pytest.mark.prerequisites, pytest.mark.category("docker")]
 
 
+@pytest.mark.check_id("docker.cli-installed")
 @pytest.mark.severity("critical")
 def test_docker_cli_is_installed(evidence) -> None:
     """The docker CLI is installed."""
@@ -24,6 +25,7 @@ def test_docker_cli_is_installed(evidence) -> None:
     assert path, "the docker CLI is not on PATH: install Docker (apt-get install docker.io / dnf install docker-ce)"
 
 
+@pytest.mark.check_id("docker.daemon-answers")
 @pytest.mark.severity("critical")
 def test_docker_daemon_answers(evidence) -> None:
     """The Docker daemon answers on its socket."""
@@ -37,6 +39,7 @@ def test_docker_daemon_answers(evidence) -> None:
     evidence("address", runtime.address)
 
 
+@pytest.mark.check_id("docker.engine-version")
 @pytest.mark.severity("critical")
 def test_docker_engine_is_recent_enough(docker: DockerRuntime, thresholds, evidence) -> None:
     """The Docker engine is recent enough to migrate from."""
@@ -48,16 +51,36 @@ def test_docker_engine_is_recent_enough(docker: DockerRuntime, thresholds, evide
     )
 
 
+@pytest.mark.check_id("docker.compose-v2")
 @pytest.mark.severity("critical")
 def test_compose_v2_is_available(evidence) -> None:
-    """Docker Compose v2 is available (the project's containers are managed with it)."""
+    """Docker Compose v2 is available to podshift (the project's containers are managed with it)."""
     try:
         argv = docker_compose_argv()
     except ToolMissing as e:
         pytest.fail(str(e), pytrace=False)
-    evidence("compose", " ".join(argv))
+    evidence("podshift uses", " ".join(argv))
+    evidence("on your PATH", users_docker_compose() or "none")
 
 
+@pytest.mark.check_id("docker.compose-v2-on-path")
+@pytest.mark.severity("info")
+def test_compose_v2_is_on_the_users_path(evidence) -> None:
+    """You have Docker Compose v2 on your PATH (to manage the stack by hand, as podshift does)."""
+    try:
+        tools = compose_tools("docker")
+    except ToolMissing:
+        pytest.skip("podshift has none either; see 'Docker Compose v2 is available'")
+    evidence("podshift uses", tools.podshift_uses)
+    evidence("on your PATH", tools.on_users_path or "none")
+    assert tools.on_users_path, (
+        f"podshift uses {tools.podshift_uses} (its own copy); you have no {tools.name} on your PATH — to run the "
+        "stack by hand install the docker-compose-plugin package (`docker compose`), or call podshift's copy "
+        "by its path"
+    )
+
+
+@pytest.mark.check_id("docker.project-running")
 @pytest.mark.severity("warning")
 def test_project_is_running_on_docker(docker: DockerRuntime, project: ComposeProject, evidence) -> None:
     """The project's containers and volumes are found on Docker."""
@@ -75,6 +98,7 @@ def test_project_is_running_on_docker(docker: DockerRuntime, project: ComposePro
     assert not stopped, f"containers not running: {', '.join(stopped)} — start them to verify the stack first"
 
 
+@pytest.mark.check_id("docker.no-warnings")
 @pytest.mark.severity("warning")
 def test_docker_reports_no_warnings(docker: DockerRuntime, evidence) -> None:
     """`docker info` reports no warnings."""
@@ -82,3 +106,35 @@ def test_docker_reports_no_warnings(docker: DockerRuntime, evidence) -> None:
     for w in warnings:
         evidence("docker info", w)
     assert not warnings, "docker info warns:\n" + "\n".join(warnings)
+
+
+#: ``docker diff`` kinds.
+_CHANGE_KIND = {0: "changed", 1: "added", 2: "deleted"}
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+@pytest.mark.check_id("docker.writes-outside-volumes")
+@pytest.mark.severity("warning")
+def test_containers_wrote_nothing_outside_volumes(docker: DockerRuntime, project: ComposeProject, evidence) -> None:
+    """No running container of the project wrote files outside its volumes (they would stay behind)."""
+    found = []
+    containers = docker.client.containers.list(filters={"label": f"com.docker.compose.project={project.name}"})
+    for container in containers:
+        mounts = [m["Destination"] for m in container.attrs.get("Mounts") or []]
+        changes = [c for c in container.diff() or [] if not _under(c["Path"], mounts)]
+        # A directory shows as changed when anything under it did: name the files themselves.
+        paths = {c["Path"] for c in changes}
+        leaves = [c for c in changes if not any(p.startswith(c["Path"].rstrip("/") + "/") for p in paths)]
+        evidence(container.name, len(leaves))
+        if leaves:
+            named = ", ".join(f"{c['Path']} ({_CHANGE_KIND.get(c['Kind'], c['Kind'])})" for c in leaves[:8])
+            more = f" and {len(leaves) - 8} more" if len(leaves) > 8 else ""
+            found.append(f"{container.name}: {named}{more}")
+    assert not found, (
+        f"containers changed files in their own layer, outside any volume: {'; '.join(found)} — the migration "
+        "moves volumes and images, not container layers, so these stay behind: put them on a volume, or "
+        "`docker cp` them out before migrating"
+    )

@@ -16,6 +16,7 @@ pytestmark = [pytest.mark.prerequisites, pytest.mark.category("filesystem")]
 BACKUP_DIR = ".docker-backup"
 
 
+@pytest.mark.check_id("filesystem.project-readable")
 @pytest.mark.severity("critical")
 def test_project_files_are_readable(project: ComposeProject, podman_user: str, evidence) -> None:
     """The project directory and its compose files are readable by the Podman user."""
@@ -26,6 +27,7 @@ def test_project_files_are_readable(project: ComposeProject, podman_user: str, e
     assert not unreadable, f"{podman_user} cannot read {', '.join(unreadable)}: fix their permissions"
 
 
+@pytest.mark.check_id("filesystem.backup-dir-usable")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("backup-dir")
 def test_backup_directory_is_usable(project: ComposeProject, evidence) -> None:
@@ -44,6 +46,7 @@ def test_backup_directory_is_usable(project: ComposeProject, evidence) -> None:
     assert mode & 0o077 == 0, f"{backup} is mode {mode:04o}: backups hold secrets, `chmod 0700 {backup}`"
 
 
+@pytest.mark.check_id("filesystem.bind-mounts-accessible")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("bind-mount-permissions")
 def test_bind_mount_sources_exist_and_are_accessible(project: ComposeProject, podman_user: str, evidence) -> None:
@@ -70,6 +73,7 @@ def test_bind_mount_sources_exist_and_are_accessible(project: ComposeProject, po
     assert not problems, "bind mounts: " + "; ".join(problems) + " — create them or fix their permissions"
 
 
+@pytest.mark.check_id("filesystem.selinux-labels")
 @pytest.mark.severity("warning")
 def test_bind_mounts_are_labelled_for_selinux(project: ComposeProject, evidence) -> None:
     """Bind mounts carry :z/:Z labels when SELinux is enforcing."""

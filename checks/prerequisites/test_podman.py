@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from podshift.commands import CommandResult
-from podshift.compose.tools import podman_compose_argv
+from podshift.compose.tools import compose_tools, podman_compose_argv, users_podman_compose
 from podshift.engines import podman_runtime_for
 from podshift.errors import EngineUnavailable, ToolMissing
 from podshift.probes import containers_conf, hard_limit, parse_ulimit, podman_cli
@@ -22,6 +22,7 @@ CRUN_CGROUP_SIGNATURE = "cgroups in hybrid mode not supported"
 RLIMIT_SIGNATURE = "setrlimit"
 
 
+@pytest.mark.check_id("podman.installed")
 @pytest.mark.severity("critical")
 def test_podman_is_installed(podman_user: str, thresholds, evidence) -> None:
     """Podman is installed and recent enough."""
@@ -34,17 +35,37 @@ def test_podman_is_installed(podman_user: str, thresholds, evidence) -> None:
     assert version_tuple(version) >= thresholds.min_podman, f"Podman {version} is older than {want}: upgrade it"
 
 
+@pytest.mark.check_id("podman.compose-provider")
 @pytest.mark.severity("critical")
 def test_compose_provider_is_installed(evidence) -> None:
-    """A compose provider for Podman (podman-compose) is installed."""
+    """A compose provider for Podman (podman-compose) is available to podshift."""
     try:
-        evidence("podman-compose", " ".join(podman_compose_argv()))
+        evidence("podshift uses", " ".join(podman_compose_argv()))
     except ToolMissing as e:
         pytest.fail(str(e), pytrace=False)
+    evidence("on your PATH", users_podman_compose() or "none")
+
+
+@pytest.mark.check_id("podman.compose-provider-on-path")
+@pytest.mark.severity("info")
+def test_compose_provider_is_on_the_users_path(evidence) -> None:
+    """You have podman-compose on your PATH (to manage the migrated stack by hand)."""
+    try:
+        tools = compose_tools("podman")
+    except ToolMissing:
+        pytest.skip("podshift has none either; see 'A compose provider for Podman ...'")
+    evidence("podshift uses", tools.podshift_uses)
+    evidence("on your PATH", tools.on_users_path or "none")
+    assert tools.on_users_path, (
+        f"podshift uses {tools.podshift_uses} (its own copy); you have no {tools.name} on your PATH — to run the "
+        "stack by hand `pip install --user podman-compose` (or your distribution's package), or call "
+        "podshift's copy by its path"
+    )
 
 
 # Ulimits first: crun fails on setrlimit before it reaches the cgroup layout,
 # so the runtime problem only shows once the ulimits are fixed.
+@pytest.mark.check_id("podman.default-ulimits")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("default-ulimits")
 def test_default_ulimits_can_be_set(podman_smoke: CommandResult, podman_user: str, evidence) -> None:
@@ -66,6 +87,7 @@ def test_default_ulimits_can_be_set(podman_smoke: CommandResult, podman_user: st
     )
 
 
+@pytest.mark.check_id("podman.oci-runtime")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("select-oci-runtime")
 def test_oci_runtime_works_with_this_cgroup_layout(podman_smoke: CommandResult, podman_user: str, evidence) -> None:
@@ -83,6 +105,7 @@ def test_oci_runtime_works_with_this_cgroup_layout(podman_smoke: CommandResult, 
     )
 
 
+@pytest.mark.check_id("podman.container-runs")
 @pytest.mark.severity("critical")
 def test_a_container_runs_from_a_local_image(podman_smoke: CommandResult, evidence) -> None:
     """A container runs under Podman from a local image (no registry involved)."""
@@ -90,6 +113,7 @@ def test_a_container_runs_from_a_local_image(podman_smoke: CommandResult, eviden
     assert podman_smoke.rc == 0, f"`podman run` of a local image failed: {podman_smoke.stderr.strip()[-600:]}"
 
 
+@pytest.mark.check_id("podman.network-dns")
 @pytest.mark.severity("critical")
 def test_network_backend_gives_container_dns(podman_info, evidence) -> None:
     """Podman's network backend resolves container names (the services find each other)."""
@@ -114,6 +138,7 @@ def test_network_backend_gives_container_dns(podman_info, evidence) -> None:
         )
 
 
+@pytest.mark.check_id("podman.api-socket")
 @pytest.mark.severity("warning")
 @pytest.mark.remediation("start-podman-socket")
 def test_podman_api_socket_answers(podman_user: str, evidence) -> None:

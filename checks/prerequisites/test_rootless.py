@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.prerequisites, pytest.mark.category("podman")]
 SUBUID, SUBGID = Path("/etc/subuid"), Path("/etc/subgid")
 
 
+@pytest.mark.check_id("rootless.subid-ranges")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("subuid-ranges")
 def test_user_has_subordinate_id_ranges(rootless_user: str, thresholds, evidence) -> None:
@@ -33,6 +34,7 @@ def test_user_has_subordinate_id_ranges(rootless_user: str, thresholds, evidence
         )
 
 
+@pytest.mark.check_id("rootless.newuidmap-setuid")
 @pytest.mark.severity("critical")
 def test_newuidmap_and_newgidmap_are_setuid(rootless_user: str, evidence) -> None:
     """newuidmap and newgidmap are installed with their privilege (setuid or file capabilities)."""
@@ -45,6 +47,7 @@ def test_newuidmap_and_newgidmap_are_setuid(rootless_user: str, evidence) -> Non
         assert mode & stat.S_ISUID or caps, f"{path} is neither setuid nor has capabilities: `chmod u+s {path}`"
 
 
+@pytest.mark.check_id("rootless.volume-owners-mapped")
 @pytest.mark.severity("warning")
 def test_volume_file_owners_fit_the_mapped_range(
     rootless_user: str, docker: DockerRuntime, project: ComposeProject, thresholds, evidence
@@ -72,6 +75,7 @@ def test_volume_file_owners_fit_the_mapped_range(
     )
 
 
+@pytest.mark.check_id("rootless.tun-device")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("dev-net-tun")
 def test_tun_device_usable_for_rootless_ports(rootless_user: str, project: ComposeProject, evidence) -> None:
@@ -89,6 +93,7 @@ def test_tun_device_usable_for_rootless_ports(rootless_user: str, project: Compo
     )
 
 
+@pytest.mark.check_id("rootless.unprivileged-ports")
 @pytest.mark.severity("critical")
 @pytest.mark.remediation("unprivileged-port-start")
 def test_published_ports_are_unprivileged(rootless_user: str, project: ComposeProject, host, evidence) -> None:
@@ -102,4 +107,77 @@ def test_published_ports_are_unprivileged(rootless_user: str, project: ComposePr
         f"rootless Podman cannot bind {', '.join(low)} (below ip_unprivileged_port_start={start}): "
         f"`sysctl -w net.ipv4.ip_unprivileged_port_start={min(int(x.split(':')[1]) for x in low)}` "
         "in /etc/sysctl.d/, or publish on a higher port"
+    )
+
+
+#: Capabilities a user namespace cannot give: they act on the host kernel, which only
+#: the initial namespace's root controls.  Asking rootless Podman for them "works", and
+#: the container then fails the first time it uses one.
+HOST_ONLY_CAPABILITIES = frozenset(
+    {
+        "AUDIT_CONTROL",
+        "AUDIT_READ",
+        "BLOCK_SUSPEND",
+        "LINUX_IMMUTABLE",
+        "MAC_ADMIN",
+        "MAC_OVERRIDE",
+        "SYS_BOOT",
+        "SYS_MODULE",
+        "SYS_PACCT",
+        "SYS_RAWIO",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYSLOG",
+        "WAKE_ALARM",
+    }
+)
+
+
+def _capability(name: str) -> str:
+    return name.upper().removeprefix("CAP_")
+
+
+@pytest.mark.check_id("rootless.capabilities")
+@pytest.mark.severity("critical")
+def test_cap_add_is_grantable_in_a_user_namespace(rootless_user: str, project: ComposeProject, evidence) -> None:
+    """No service adds a capability a user namespace cannot grant (SYS_MODULE, SYS_TIME, ...)."""
+    wanted = {s.name: [_capability(c) for c in s.raw.get("cap_add") or ()] for s in project.services.values()}
+    evidence("cap_add", {k: v for k, v in wanted.items() if v} or "none")
+    impossible = [
+        f"{name}: {', '.join(c for c in caps if c in HOST_ONLY_CAPABILITIES or c == 'ALL')}"
+        for name, caps in wanted.items()
+        if any(c in HOST_ONLY_CAPABILITIES or c == "ALL" for c in caps)
+    ]
+    assert not impossible, (
+        f"capabilities rootless Podman (user {rootless_user}) cannot grant — they act on the host kernel, "
+        f"outside the user namespace: {'; '.join(impossible)} — drop them from cap_add, do that work on the host, "
+        "or migrate this service to rootful Podman"
+    )
+
+
+@pytest.mark.check_id("rootless.sysctls")
+@pytest.mark.severity("critical")
+def test_sysctls_can_be_set_rootless(rootless_user: str, project: ComposeProject, podman_smoke, evidence) -> None:
+    """Every sysctl a service sets can be set by rootless Podman (tried for real, in a throwaway container)."""
+    from podshift.images import HELPER_IMAGE
+    from podshift.probes import podman_cli
+
+    if not podman_smoke.succeeded:
+        pytest.skip("no container runs for the rootless user yet; see 'A container runs from a local image'")
+    refused = []
+    for service in project.services.values():
+        sysctls = service.raw.get("sysctls") or {}
+        for key, value in sysctls.items():
+            result = podman_cli(
+                "run", "--rm", "--pull=never", "--sysctl", f"{key}={value}", HELPER_IMAGE, "true",
+                user=rootless_user, timeout=60,
+            )  # fmt: skip
+            evidence(f"{service.name} {key}={value}", "set" if result.succeeded else result.stderr.strip()[-200:])
+            if not result.succeeded:
+                lines = result.stderr.strip().splitlines() or ["refused"]
+                refused.append(f"{service.name}: {key}={value} ({lines[-1][-160:]})")
+    assert not refused, (
+        f"sysctls rootless Podman (user {rootless_user}) cannot set: {'; '.join(refused)} — only namespaced "
+        "sysctls (net.*, kernel.shm*/msg*/sem, fs.mqueue.*) can be set without root: set the others on the host "
+        "(`sysctl -w`, /etc/sysctl.d/) and drop them from the compose file, or migrate this service to rootful Podman"
     )

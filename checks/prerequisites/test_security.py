@@ -8,22 +8,26 @@ from pathlib import Path
 import pytest
 
 from podshift.compose.model import ComposeProject
+from podshift.engines import ROOTLESS_USER_ENV
 
 pytestmark = [pytest.mark.prerequisites, pytest.mark.category("security")]
 
 DOCKER_SOCKETS = {"/var/run/docker.sock", "/run/docker.sock"}
 
 
+@pytest.mark.check_id("security.normal-user")
 @pytest.mark.severity("warning")
-def test_podshift_runs_as_a_normal_user(evidence) -> None:
-    """podshift runs as a normal user (rootless Podman is the goal)."""
+def test_podshift_runs_as_a_normal_user(podman_user: str, evidence) -> None:
+    """The project moves to rootless Podman (podshift runs as that user, or as root for $PODSHIFT_ROOTLESS_USER)."""
     evidence("euid", os.geteuid())
-    assert os.geteuid() != 0, (
-        "running as root: the project would move to rootful Podman; run podshift as the user who will own "
-        "the containers for a rootless migration"
+    evidence("Podman user", podman_user)
+    assert podman_user != "root", (
+        f"running as root: the project would move to rootful Podman; run podshift as the user who will own "
+        f"the containers, or set {ROOTLESS_USER_ENV}=USER, for a rootless migration"
     )
 
 
+@pytest.mark.check_id("security.mac-state")
 @pytest.mark.severity("info")
 def test_mandatory_access_control_state(evidence) -> None:
     """SELinux and AppArmor state (they change what bind mounts need)."""
@@ -41,6 +45,7 @@ def test_mandatory_access_control_state(evidence) -> None:
     )
 
 
+@pytest.mark.check_id("security.no-docker-socket")
 @pytest.mark.severity("warning")
 def test_no_service_mounts_the_docker_socket(project: ComposeProject, evidence) -> None:
     """No service mounts the Docker socket."""
@@ -57,6 +62,7 @@ def test_no_service_mounts_the_docker_socket(project: ComposeProject, evidence) 
     )
 
 
+@pytest.mark.check_id("security.no-privileged-rootless")
 @pytest.mark.severity("warning")
 def test_no_privileged_containers_under_rootless(project: ComposeProject, podman_user: str, evidence) -> None:
     """No service needs privileged mode under rootless Podman."""

@@ -21,6 +21,7 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 
+@pytest.mark.check_id("system.os-supported")
 @pytest.mark.severity("warning")
 def test_operating_system_is_supported(evidence) -> None:
     """The distribution is one podshift supports (RHEL family, Fedora, Debian, Ubuntu)."""
@@ -34,6 +35,7 @@ def test_operating_system_is_supported(evidence) -> None:
     )
 
 
+@pytest.mark.check_id("system.user-namespaces")
 @pytest.mark.severity("critical")
 def test_kernel_allows_user_namespaces(evidence) -> None:
     """The kernel allows user namespaces (rootless Podman needs them)."""
@@ -53,6 +55,7 @@ def test_kernel_allows_user_namespaces(evidence) -> None:
         )
 
 
+@pytest.mark.check_id("system.memory")
 @pytest.mark.severity("warning")
 def test_enough_memory(host, thresholds, evidence) -> None:
     """The host has enough memory to run both engines during the migration."""
@@ -70,6 +73,7 @@ def _volume_bytes(docker: DockerRuntime, project: ComposeProject) -> int:
     return sum(sizes.get(name, 0) for name in project.named_volumes)
 
 
+@pytest.mark.check_id("system.backup-space")
 @pytest.mark.severity("critical")
 def test_backup_location_has_space(project: ComposeProject, docker: DockerRuntime, thresholds, evidence) -> None:
     """There is room for the backup next to the project (config + volume data, with margin)."""
@@ -86,6 +90,7 @@ def test_backup_location_has_space(project: ComposeProject, docker: DockerRuntim
     )
 
 
+@pytest.mark.check_id("system.podman-storage-space")
 @pytest.mark.severity("critical")
 def test_podman_storage_has_space(project: ComposeProject, docker: DockerRuntime, podman_info, evidence) -> None:
     """Podman's storage has room for the project's volume data."""

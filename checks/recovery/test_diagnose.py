@@ -9,6 +9,7 @@ import pytest
 pytestmark = [pytest.mark.recovery, pytest.mark.scenario("diagnose")]
 
 
+@pytest.mark.check_id("recovery.diagnose.engines-answer")
 @pytest.mark.category("system")
 @pytest.mark.severity("critical")
 def test_engines_answer(no_findings: Callable[[str], None]) -> None:
@@ -16,6 +17,7 @@ def test_engines_answer(no_findings: Callable[[str], None]) -> None:
     no_findings("engines")
 
 
+@pytest.mark.check_id("recovery.diagnose.no-action-stopped-midway")
 @pytest.mark.category("system")
 @pytest.mark.severity("critical")
 def test_no_action_stopped_midway(no_findings: Callable[[str], None]) -> None:
@@ -23,6 +25,7 @@ def test_no_action_stopped_midway(no_findings: Callable[[str], None]) -> None:
     no_findings("journals")
 
 
+@pytest.mark.check_id("recovery.diagnose.published-ports-served-by-the-project")
 @pytest.mark.category("network")
 @pytest.mark.severity("critical")
 def test_published_ports_served_by_the_project(no_findings: Callable[[str], None]) -> None:
@@ -30,6 +33,7 @@ def test_published_ports_served_by_the_project(no_findings: Callable[[str], None
     no_findings("ports")
 
 
+@pytest.mark.check_id("recovery.diagnose.containers-run-on-one-engine")
 @pytest.mark.category("compose")
 @pytest.mark.severity("critical")
 def test_containers_run_on_one_engine(no_findings: Callable[[str], None]) -> None:
@@ -37,6 +41,7 @@ def test_containers_run_on_one_engine(no_findings: Callable[[str], None]) -> Non
     no_findings("containers")
 
 
+@pytest.mark.check_id("recovery.diagnose.networks-exist")
 @pytest.mark.category("network")
 @pytest.mark.severity("critical")
 def test_networks_exist(no_findings: Callable[[str], None]) -> None:
@@ -44,6 +49,7 @@ def test_networks_exist(no_findings: Callable[[str], None]) -> None:
     no_findings("networks")
 
 
+@pytest.mark.check_id("recovery.diagnose.config-matches-backup")
 @pytest.mark.category("backup")
 @pytest.mark.severity("warning")
 def test_config_matches_backup(no_findings: Callable[[str], None]) -> None:
@@ -51,6 +57,7 @@ def test_config_matches_backup(no_findings: Callable[[str], None]) -> None:
     no_findings("config")
 
 
+@pytest.mark.check_id("recovery.diagnose.backup-volumes-exist")
 @pytest.mark.category("backup")
 @pytest.mark.severity("critical")
 def test_backup_volumes_exist(no_findings: Callable[[str], None]) -> None:
@@ -58,6 +65,7 @@ def test_backup_volumes_exist(no_findings: Callable[[str], None]) -> None:
     no_findings("volumes")
 
 
+@pytest.mark.check_id("recovery.diagnose.volume-data-matches-backup")
 @pytest.mark.category("backup")
 @pytest.mark.severity("info")
 def test_volume_data_matches_backup(no_findings: Callable[[str], None]) -> None:

@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.recovery, pytest.mark.scenario("network-issues"), pyte
 RECOVER = "`podshift recover network-issues`"
 
 
+@pytest.mark.check_id("recovery.network.networks-as-declared")
 @pytest.mark.severity("critical")
 def test_networks_as_declared(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:
     """The project's networks exist under Podman with their declared subnets."""
@@ -20,6 +21,7 @@ def test_networks_as_declared(target_podman: PodmanRuntime, compose_project: Com
         pytest.fail("; ".join(wrong) + f"; do: {RECOVER}", pytrace=False)
 
 
+@pytest.mark.check_id("recovery.network.subnets-not-claimed-elsewhere")
 @pytest.mark.severity("critical")
 def test_subnets_not_claimed_elsewhere(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:
     """No other network or host route claims a subnet the project declares."""
@@ -29,6 +31,7 @@ def test_subnets_not_claimed_elsewhere(target_podman: PodmanRuntime, compose_pro
         pytest.fail(f"{owners}; Podman refuses such a subnet; do: free it, then {RECOVER}", pytrace=False)
 
 
+@pytest.mark.check_id("recovery.network.services-reach-each-other")
 @pytest.mark.severity("critical")
 def test_services_reach_each_other(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:
     """Every service resolves the others by name and connects to their ports."""
@@ -37,6 +40,7 @@ def test_services_reach_each_other(target_podman: PodmanRuntime, compose_project
         pytest.fail("; ".join(problems) + f"; do: {RECOVER}", pytrace=False)
 
 
+@pytest.mark.check_id("recovery.network.forward-policy-accepts")
 @pytest.mark.severity("warning")
 def test_forward_policy_accepts() -> None:
     """The iptables FORWARD chain's policy is not DROP (Docker sets it to DROP)."""

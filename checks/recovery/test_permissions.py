@@ -20,6 +20,7 @@ def rootless(target_podman: PodmanRuntime) -> PodmanRuntime:
     return target_podman
 
 
+@pytest.mark.check_id("recovery.permissions.sub-ids-mapped")
 @pytest.mark.severity("critical")
 def test_sub_ids_mapped(rootless: PodmanRuntime) -> None:
     """`podman unshare cat /proc/self/uid_map` shows the user's sub-ids mapped."""
@@ -29,6 +30,7 @@ def test_sub_ids_mapped(rootless: PodmanRuntime) -> None:
         pytest.fail(f"{problem}; do: {RECOVER}", pytrace=False)
 
 
+@pytest.mark.check_id("recovery.permissions.newuidmap-privileged")
 @pytest.mark.severity("critical")
 def test_newuidmap_privileged(rootless: PodmanRuntime) -> None:
     """newuidmap and newgidmap are setuid root or carry file capabilities."""
@@ -37,6 +39,7 @@ def test_newuidmap_privileged(rootless: PodmanRuntime) -> None:
         pytest.fail("; ".join(found), pytrace=False)
 
 
+@pytest.mark.check_id("recovery.permissions.container-starts-as-the-user")
 @pytest.mark.severity("critical")
 def test_container_starts_as_the_user(target_podman: PodmanRuntime) -> None:
     """A container from a local image starts and exits 0 for the Podman user."""

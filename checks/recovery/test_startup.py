@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.recovery, pytest.mark.scenario("failed-startup")]
 RECOVER = "`podshift recover failed-startup`"
 
 
+@pytest.mark.check_id("recovery.startup.published-ports-free-or-ours")
 @pytest.mark.category("network")
 @pytest.mark.severity("critical")
 def test_published_ports_free_or_ours(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:
@@ -21,6 +22,7 @@ def test_published_ports_free_or_ours(target_podman: PodmanRuntime, compose_proj
         pytest.fail("; ".join(taken) + f"; do: stop it, then {RECOVER}", pytrace=False)
 
 
+@pytest.mark.check_id("recovery.startup.no-container-blocks-a-name")
 @pytest.mark.category("compose")
 @pytest.mark.severity("critical")
 def test_no_container_blocks_a_name(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:
@@ -33,6 +35,7 @@ def test_no_container_blocks_a_name(target_podman: PodmanRuntime, compose_projec
         pytest.fail("; ".join(blocking) + f"; do: {RECOVER}", pytrace=False)
 
 
+@pytest.mark.check_id("recovery.startup.every-service-healthy")
 @pytest.mark.category("compose")
 @pytest.mark.severity("critical")
 def test_every_service_healthy(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:

@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.recovery, pytest.mark.scenario("volume-issues"), pytes
 RECOVER = "`podshift recover volume-issues`"
 
 
+@pytest.mark.check_id("recovery.volumes.bind-mounts-usable")
 @pytest.mark.severity("critical")
 def test_bind_mounts_usable(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:
     """A probe container, as each service's user, lists (and writes to) each bind-mount source."""
@@ -20,6 +21,7 @@ def test_bind_mounts_usable(target_podman: PodmanRuntime, compose_project: Compo
         pytest.fail("; ".join(p.describe() for p in problems) + f"; do: {RECOVER}", pytrace=False)
 
 
+@pytest.mark.check_id("recovery.volumes.selinux-labels")
 @pytest.mark.severity("warning")
 def test_selinux_labels(compose_project: ComposeProject) -> None:
     """Under enforcing SELinux, every bind mount carries :z/:Z or a container_file_t label."""
@@ -28,6 +30,7 @@ def test_selinux_labels(compose_project: ComposeProject) -> None:
         pytest.fail("; ".join(found), pytrace=False)
 
 
+@pytest.mark.check_id("recovery.volumes.project-volumes-present")
 @pytest.mark.severity("critical")
 def test_project_volumes_present(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:
     """Every project volume exists under Podman, and is not empty where the backup has data for it."""

@@ -123,12 +123,22 @@ def _project_options(parser: argparse.ArgumentParser) -> None:
 def _report_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("reports")
     group.add_argument("--format", choices=["text", "json"], default="text", help="json: one document on stdout")
-    group.add_argument("--html", action="store_true", help="also write an HTML report to the reports directory")
+    group.add_argument(
+        "--html",
+        action="store_true",
+        help="also write pytest-html's test table (podshift's own readiness.html is always written)",
+    )
     group.add_argument("--junit", action="store_true", help="also write a JUnit XML report")
     group.add_argument("--json", action="store_true", help="also write pytest-json-report's JSON report")
     group.add_argument("--export-report", action="store_true", help="write the text report")
     group.add_argument("--detailed", action="store_true", help="show the evidence of every check, passed ones too")
     group.add_argument("--fail-on-warnings", action="store_true", help="exit 1 on READY WITH WARNINGS")
+    checks = parser.add_argument_group("which checks")
+    checks.add_argument("--check", metavar="ID", action="append", default=[], help="run only this check (repeatable)")
+    checks.add_argument(
+        "--skip-check", metavar="ID", action="append", default=[], help="leave this check out (repeatable)"
+    )
+    checks.add_argument("--waivers", metavar="FILE", help="the waiver file (default: PROJECT/podshift-waivers.yaml)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -341,8 +351,14 @@ def run_checks_session(
     for flag in ("export_report", "detailed", "fail_on_warnings"):
         if getattr(args, flag, False):
             argv.append("--" + flag.replace("_", "-"))
+    for option in ("check", "skip_check"):  # podshift's pytest options, passed through
+        for value in getattr(args, option, None) or ():
+            argv += ["--" + option.replace("_", "-"), value]
+    if getattr(args, "waivers", None):
+        argv += ["--waivers", str(Path(args.waivers).expanduser().resolve())]
     if getattr(args, "html", False):
-        argv += [f"--html={reports / (report_stem + '.html')}", "--self-contained-html"]
+        # pytest-html's table; podshift's own report is readiness.html, written by every checks session.
+        argv += [f"--html={reports / (report_stem + '-table.html')}", "--self-contained-html"]
     if getattr(args, "junit", False):
         argv.append(f"--junitxml={reports / (report_stem + '-junit.xml')}")
     if getattr(args, "json", False):
@@ -407,12 +423,14 @@ def _checks_json(readiness: Any, probe: _SessionProbe, collect_only: bool) -> li
     return [
         {
             "id": r.nodeid,
+            "check_id": r.check_id,
             "title": r.title,
             "outcome": r.outcome,
             "category": r.category,
             "severity": r.severity,
             "message": r.message,
             "remediation": r.remediation,
+            "waiver": r.waiver,
         }
         for r in readiness.results.values()
     ]

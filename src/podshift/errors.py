@@ -64,3 +64,12 @@ class ToolMissing(PodshiftError):
         self.tool = tool
         self.hint = hint
         super().__init__(f"{tool} not found. {hint}")
+
+
+class WaiverError(PodshiftError):
+    """The waiver file cannot be used as it is."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"waiver file {self.path}: {problem}")

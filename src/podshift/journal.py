@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -86,6 +87,9 @@ class FileRecord:
     mode: int = 0o644
     uid: int = 0
     gid: int = 0
+    #: sha256 of the bytes the fix wrote ("" when a command changed the file): revert
+    #: refuses to throw away a file that has changed since.
+    written_sha256: str = ""
 
     @classmethod
     def of(cls, path: Path) -> FileRecord:
@@ -107,6 +111,26 @@ class FileRecord:
             base64.b64decode(self.content_b64, validate=True)
         except (ValueError, TypeError) as e:
             raise ValueError(f"file record {self.path}: content_b64 is not base64 ({e})") from e
+
+    def changed_since_fix(self) -> bool:
+        """Whether the file now holds bytes neither the fix wrote nor it replaced (someone edited it)."""
+        if not self.written_sha256:
+            return False
+        path = Path(self.path)
+        try:
+            now = hashlib.sha256(path.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            now = None
+        before = hashlib.sha256(base64.b64decode(self.content_b64)).hexdigest() if self.existed else None
+        return now not in (self.written_sha256, before)
+
+    def set_aside(self) -> Path:
+        """Keep the file's current bytes beside it (``NAME.podshift-yours-TIMESTAMP``) before a forced revert."""
+        path = Path(self.path)
+        st = path.stat()
+        aside = path.with_name(f"{path.name}.podshift-yours-{time.strftime('%Y%m%d-%H%M%S')}")
+        write_file_atomically(aside, path.read_bytes(), st.st_mode & 0o7777, st.st_uid, st.st_gid)
+        return aside
 
     def restore(self) -> None:
         path = Path(self.path)
@@ -194,15 +218,44 @@ class Journal:
         """Record *entry* (call with the lock held)."""
         self._save([*self.entries(), entry])
 
-    def revert(self, log: Any = print, project: Path | None = None) -> list[JournalEntry]:
+    @staticmethod
+    def changed_files(entries: Sequence[JournalEntry]) -> list[FileRecord]:
+        """Files edited since the newest fix that wrote them (older records of a path are checked by it)."""
+        seen: set[str] = set()
+        changed = []
+        for entry in reversed(entries):
+            for record in entry.files:
+                if record.path in seen:
+                    continue
+                seen.add(record.path)
+                if record.changed_since_fix():
+                    changed.append(record)
+        return changed
+
+    def revert(self, log: Any = print, project: Path | None = None, *, force: bool = False) -> list[JournalEntry]:
         """Undo every entry (only *project*'s when given), newest first.
 
         Each entry is removed from the journal as soon as it is undone; other
-        projects' entries stay as they are.
+        projects' entries stay as they are.  A file changed since its fix wrote
+        it is not overwritten: the revert is refused, naming it, before anything
+        is undone — unless *force*, which keeps the current version aside
+        (``NAME.podshift-yours-…``) first.
         """
         undone: list[JournalEntry] = []
         with self.locked():
             entries = self.entries()
+            ours = [e for e in entries if project is None or e.project == str(project)]
+            changed = self.changed_files(ours)
+            if changed and not force:
+                names = ", ".join(r.path for r in changed)
+                raise JournalError(
+                    self.path,
+                    f"changed since podshift's fix wrote it: {names} — reverting would throw those edits away, so "
+                    "nothing was reverted; keep your version and revert anyway with `podshift fixes revert --force` "
+                    "(your file is kept as NAME.podshift-yours-TIMESTAMP)",
+                )
+            for record in changed:
+                log(f"{record.path} changed since the fix: your version is kept as {record.set_aside()}")
             while True:
                 mine = [i for i, e in enumerate(entries) if project is None or e.project == str(project)]
                 if not mine:

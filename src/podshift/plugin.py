@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import pytest
 
-from podshift import fixing, hoststate, markers, outcomes, stepping
+from podshift import fixing, hoststate, markers, outcomes, selection, stepping
 from podshift.compose.model import ComposeProject, files_from_environment, find_project_dir, load_project
 from podshift.engines import ROOTLESS_USER_ENV, engines_required, make_runtime
 from podshift.errors import EngineUnavailable, PodshiftError
@@ -82,6 +82,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="show the evidence of every check, passed ones too",
     )
     group.addoption(
+        "--check",
+        dest="podshift_checks",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="run only this check (its id, e.g. network.ports-free; shell-style patterns like 'network.*' "
+        "work); repeatable",
+    )
+    group.addoption(
+        "--skip-check",
+        dest="podshift_skip_checks",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="do not run this check (id or pattern); repeatable; it is listed as 'not run' in every report",
+    )
+    group.addoption(
+        "--waivers",
+        dest="podshift_waivers",
+        metavar="FILE",
+        default=None,
+        help="the waiver file (default: podshift-waivers.yaml in the project directory, if present)",
+    )
+    parser.addini(
+        "podshift_require_check_ids",
+        "every check must carry @pytest.mark.check_id (always true for podshift's own checks)",
+        type="bool",
+        default=False,
+    )
+    group.addoption(
         "--fix-issues",
         dest="podshift_fix_issues",
         action="store_true",
@@ -117,7 +147,10 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"podshift: {ROOTLESS_USER_ENV}={user}: there is no such user") from None
     markers.register(config)
     config.pluginmanager.register(outcomes, "podshift-outcomes")
-    config.pluginmanager.register(ReadinessReporter(config), "podshift-readiness")
+    config.pluginmanager.register(selection, "podshift-selection")
+    reporter = ReadinessReporter(config)
+    reporter.check_html_path()
+    config.pluginmanager.register(reporter, "podshift-readiness")
     fixing.configure(config)
     stepping.configure(config)
     recovery_session.configure(config)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import abc
 import difflib
+import hashlib
 import os
 import pwd
 import shlex
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -155,6 +156,8 @@ class Plan:
     touches: tuple[Path, ...] = ()
     #: volume data a step copies
     volumes: tuple[VolumeMove, ...] = ()
+    #: What the change means for the host's security (required for system scope: who gains what).
+    security_effect: str = ""
 
     @property
     def empty(self) -> bool:
@@ -163,6 +166,11 @@ class Plan:
     def render(self) -> str:
         """The plan as a user reads it: the diff is the documentation."""
         lines = [f"{self.fix} ({self.scope} scope): {self.summary}"]
+        if self.security_effect:
+            lines.append(f"security effect: {self.security_effect}")
+        elif self.scope == "system" and not self.empty:
+            # Every podshift system fix states it; a third party's may not: say so rather than imply "none".
+            lines.append("security effect: not stated by this fix — read the change below before applying it")
         for f in self.files:
             if f.changes_anything:
                 lines.append(f.diff().rstrip("\n"))
@@ -215,7 +223,11 @@ def apply_plan(plan: Plan, journal: Journal, check: str, project: Path | None = 
     """Apply *plan* (for *project*), journaling what each change replaces before making it."""
     entry = JournalEntry(fix=plan.fix, scope=plan.scope, check=check, summary=plan.summary, project=str(project or ""))
     with journal.locked():
-        entry.files = [FileRecord.of(f.path) for f in plan.files if f.changes_anything]
+        entry.files = [
+            replace(FileRecord.of(f.path), written_sha256=hashlib.sha256(f.after).hexdigest())
+            for f in plan.files
+            if f.changes_anything
+        ]
         entry.files += [FileRecord.of(p) for p in plan.touches]
         entry.commands = [CommandRecord(list(c.argv), list(c.undo), c.run_as, c.detach) for c in plan.commands]
         journal.append(entry)  # journaled first: a crash mid-fix can still be reverted

@@ -116,7 +116,7 @@ def test_port_taken_by_another_process_is_critical(project_copy: Path) -> None:
         )
     c = check(result, "test_published_ports_are_free")
     assert (c["outcome"], c["severity"]) == ("failed", "critical")
-    assert f"127.0.0.1:{port} (gateway)" in c["message"]
+    assert f"127.0.0.1:{port}/tcp (gateway)" in c["message"]
 
 
 # -- compose ---------------------------------------------------------------------------------------------------

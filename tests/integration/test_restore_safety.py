@@ -113,12 +113,14 @@ def test_a_crafted_archive_escapes_into_no_engine(
     assert list(escape_dir.iterdir()) == []
 
 
-def test_an_edited_manifest_is_tampering_even_with_its_sums_recomputed(project: tuple[ComposeProject, str]) -> None:
+def test_an_edited_manifest_is_tampering_even_with_its_sums_recomputed(
+    project: tuple[ComposeProject, str], tmp_path: Path
+) -> None:
     proj, _ = project
     store = BackupStore(proj.project_dir)
     made = backup_cli(proj.project_dir)
     assert made.returncode == 0, made.stderr
-    victim = proj.project_dir.parent / "i9-victim"
+    victim = tmp_path / "i9-victim"
     rewrite_manifest(store, {"config.0.source": str(victim), "config.0.mode": 0o4755}, resign=False)
     checked = backup_cli(proj.project_dir, "--verify")
     assert checked.returncode == 1
@@ -130,12 +132,14 @@ def test_an_edited_manifest_is_tampering_even_with_its_sums_recomputed(project: 
     assert not victim.exists()
 
 
-def test_restore_writes_only_where_the_current_model_allows(project: tuple[ComposeProject, str]) -> None:
+def test_restore_writes_only_where_the_current_model_allows(
+    project: tuple[ComposeProject, str], tmp_path: Path
+) -> None:
     """Even a validly signed manifest (a leaked key) cannot send configuration outside the project."""
     proj, _ = project
     store = BackupStore(proj.project_dir)
     assert backup_cli(proj.project_dir).returncode == 0
-    victim = proj.project_dir.parent / "i9-victim-outside"
+    victim = tmp_path / "i9-victim-outside"
     rewrite_manifest(store, {"config.0.source": str(victim)}, resign=True)
     with pytest.raises(BackupError, match="outside the project directory"):
         restore_config(store, proj)
@@ -150,13 +154,15 @@ def test_restore_writes_only_where_the_current_model_allows(project: tuple[Compo
         restore_config(store, proj)
 
 
-def test_restore_drops_setuid_and_ignores_planted_temporaries(project: tuple[ComposeProject, str]) -> None:
+def test_restore_drops_setuid_and_ignores_planted_temporaries(
+    project: tuple[ComposeProject, str], tmp_path: Path
+) -> None:
     proj, _ = project
     store = BackupStore(proj.project_dir)
     deploy = proj.project_dir / "deploy.sh"
     deploy.chmod(0o6755)
     assert backup_cli(proj.project_dir).returncode == 0
-    victim = proj.project_dir.parent / "i9-victim-file"
+    victim = tmp_path / "i9-victim-file"
     victim.write_text("precious\n")
     victim.chmod(0o600)
     for name in ("deploy.sh", ".env", "compose.yaml"):  # the old fixed temporary names
@@ -198,9 +204,11 @@ def test_another_key_needs_trust_and_a_missing_signature_is_named(
     assert "no backup-manifest.sig" in problem
 
 
-def test_the_lock_is_never_written_through_a_planted_symlink(project: tuple[ComposeProject, str]) -> None:
+def test_the_lock_is_never_written_through_a_planted_symlink(
+    project: tuple[ComposeProject, str], tmp_path: Path
+) -> None:
     proj, _ = project
-    victim = proj.project_dir.parent / "i9-lock-victim"
+    victim = tmp_path / "i9-lock-victim"
     victim.write_text("precious\n")
     (proj.project_dir / ".podshift.lock").symlink_to(victim)  # where the lock used to be
     with project_lock(proj.project_dir, "backup"):

@@ -174,7 +174,7 @@ def test_reports_show_fixed_with_plan_and_journal_entry(third_party: pytest.Pyte
     assert tuned["journal_entry"] == entry.id
     assert "+tuned = yes" in tuned["fix_plan"]
     text = (third_party.path / "reports/migration-prerequisites-report.txt").read_text()
-    assert "FIXED    critical  system      The host is tuned." in text
+    assert f"FIXED    critical  system      {'system.tuned':34} The host is tuned." in text
     assert f"journal {entry.id}" in text
     assert "podshift_outcome" in (third_party.path / "reports/r.xml").read_text()
     assert "FIXED" in (third_party.path / "reports/r.html").read_text()

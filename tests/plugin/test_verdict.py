@@ -83,9 +83,9 @@ def test_warning_is_its_own_outcome_not_a_failure(checks_tree: pytest.Pytester) 
     assert outcomes["warnings"] == 1  # pytester normalizes the "warning" stat to its plural
     result.stdout.fnmatch_lines(
         [
-            "WARN  [[]warning/docker[]] Something worth a warning.",
-            "      the thing is off on this host: do X",
-            "      fix: fix-the-thing*",
+            "WARN   docker.warn [[]warning/docker[]] Something worth a warning.",
+            "       the thing is off on this host: do X",
+            "       fix: podshift validate */examples/phoenix-hydra --fix-issues --check docker.warn",
         ]
     )
     assert "Traceback" not in result.stdout.str()
@@ -95,14 +95,17 @@ def test_failure_message_is_the_checks_own_words(checks_tree: pytest.Pytester) -
     write_checks(checks_tree, warn_ok=True, crit_ok=False)
     result = checks_tree.runpytest()
     result.stdout.fnmatch_lines(
-        ["FAIL  [[]critical/podman[]] A blocker.", "      crun cannot start containers here: set runtime = runc"]
+        [
+            "FAIL   podman.crit [[]critical/podman[]] A blocker.",
+            "       crun cannot start containers here: set runtime = runc",
+        ]
     )
     # No traceback noise: the failure section holds the check's own words.
     assert "assert CRIT_OK" not in result.stdout.str()
     assert "Traceback" not in result.stdout.str()
 
 
-def test_a_crashing_warning_check_is_a_failure_not_a_warning(checks_tree: pytest.Pytester) -> None:
+def test_a_crashing_warning_check_is_an_error_and_the_verdict_is_undecided(checks_tree: pytest.Pytester) -> None:
     checks_tree.makepyfile(
         test_crash='''
 import pytest
@@ -116,17 +119,19 @@ def test_crashes():
 '''
     )
     result = checks_tree.runpytest()
-    assert result.ret == 1
+    assert result.ret == 3  # could not decide: exit 3, not NOT READY's 1
     result.stdout.fnmatch_lines(
         [
-            "FAIL  [[]warning/compose[]] Crashes.",
-            "      the check itself crashed (ValueError: not enough values to unpack*",
+            "ERROR  compose.crashes [[]warning/compose[]] Crashes.",
+            "       the check itself crashed (ValueError: not enough values to unpack*",
         ]
     )
-    assert result.outlines[-1].startswith("podshift verdict: NOT READY")
+    assert result.outlines[-1].startswith(
+        "podshift verdict: COULD NOT DECIDE — a check errored, so readiness is unknown: compose.crashes ("
+    )
 
 
-def test_setup_error_makes_not_ready(checks_tree: pytest.Pytester) -> None:
+def test_setup_error_makes_the_verdict_undecided(checks_tree: pytest.Pytester) -> None:
     checks_tree.makepyfile(
         test_err='''
 import pytest
@@ -143,8 +148,26 @@ def test_needs_broken(broken):
 '''
     )
     result = checks_tree.runpytest()
+    assert result.ret == 3
+    assert result.outlines[-1].startswith("podshift verdict: COULD NOT DECIDE — ")
+    assert "system.needs-broken" in result.outlines[-1]
+
+
+def test_a_critical_failure_decides_not_ready_even_beside_an_error(checks_tree: pytest.Pytester) -> None:
+    write_checks(checks_tree, warn_ok=True, crit_ok=False)
+    checks_tree.makepyfile(
+        test_crash="""
+import pytest
+
+@pytest.mark.prerequisites
+@pytest.mark.category("compose")
+def test_crashes():
+    raise OSError("engine answered 500: a disk usage operation is already running")
+"""
+    )
+    result = checks_tree.runpytest()
     assert result.ret == 1
-    assert result.outlines[-1].startswith("podshift verdict: NOT READY")
+    assert result.outlines[-1].startswith("podshift verdict: NOT READY (1 FAIL, 1 ERROR")
 
 
 @pytest.mark.parametrize("xdist", XDIST)
@@ -157,8 +180,9 @@ def test_text_report_is_written_once_by_the_controller(checks_tree: pytest.Pytes
     assert "Podman:" in text
     for title in ("A healthy fact.", "Something worth a warning.", "Something to know.", "A blocker."):
         assert text.count(title) == 1
-    assert "WARN     warning   docker      Something worth a warning." in text
-    assert "remediation: fix-the-thing" in text
+    assert f"WARN     warning   docker      {'docker.warn':34} Something worth a warning." in text
+    project = checks_tree.path / "examples" / "phoenix-hydra"
+    assert f"remediation: fix-the-thing (`podshift validate {project} --fix-issues --check docker.warn`)" in text
     assert "evidence:" not in text
     assert not list((checks_tree.path / "reports").glob(".*")), "a temporary file was left behind"
 
@@ -166,7 +190,9 @@ def test_text_report_is_written_once_by_the_controller(checks_tree: pytest.Pytes
 def test_detailed_adds_evidence_of_passed_checks(checks_tree: pytest.Pytester) -> None:
     write_checks(checks_tree, warn_ok=True, crit_ok=True)
     result = checks_tree.runpytest("--detailed", "--export-report")
-    result.stdout.fnmatch_lines(["PASS  [[]critical/system[]] A healthy fact.", "      evidence: seen: all good"])
+    result.stdout.fnmatch_lines(
+        ["PASS   system.ok [[]critical/system[]] A healthy fact.", "       evidence: seen: all good"]
+    )
     assert "evidence: seen: all good" in (checks_tree.path / "reports/migration-prerequisites-report.txt").read_text()
 
 
@@ -184,7 +210,7 @@ def test_html_junit_and_json_reports(checks_tree: pytest.Pytester, xdist: list[s
     assert result.ret == 0
     html = (checks_tree.path / "reports/r.html").read_text()
     assert "Verdict: READY WITH WARNINGS" in html
-    for column in ("Category", "Severity", "Check outcome", "Message", "Remediation"):
+    for column in ("Category", "Check id", "Severity", "Check outcome", "Message", "Remediation"):
         assert f"&lt;th&gt;{column}&lt;/th&gt;" in html or f"<th>{column}</th>" in html
     assert "the thing is off on this host: do X" in html
     assert "Docker" in html  # engines in the environment table
@@ -201,5 +227,10 @@ def test_html_junit_and_json_reports(checks_tree: pytest.Pytester, xdist: list[s
     report = json.loads((checks_tree.path / "reports/r.json").read_text())
     assert report["podshift"]["verdict"] == "READY WITH WARNINGS"
     warn = next(t for t in report["tests"] if t["nodeid"].endswith("test_warn"))
-    assert warn["metadata"] == {"category": "docker", "severity": "warning", "remediation": "fix-the-thing"}
+    assert warn["metadata"] == {
+        "check_id": "docker.warn",
+        "category": "docker",
+        "severity": "warning",
+        "remediation": "fix-the-thing",
+    }
     assert report["podshift"]["checks"][warn["nodeid"]]["outcome"] == "warning"

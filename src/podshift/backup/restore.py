@@ -208,7 +208,7 @@ def restore_volume(
 
     With *into_empty*, *target_volume* is an existing volume the caller emptied (a
     rollback refills the volume Compose knows by name, its old content moved aside);
-    it is left in place on failure.  *labels* go on a volume created here (e.g. the
+    it is left in place on failure.  *labels* go on a volume this creates (e.g. the
     Compose project's, so that the Compose tool owns it).
 
     Order: manifest and signature checked, the archive's checksum checked,

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, ClassVar
 
 from podshift.atomic import fsync_path
-from podshift.backup import signing
+from podshift.backup import signing, trust
 from podshift.backup.configs import backup_name, data_dirs, discover
 from podshift.backup.direct import archive_directory
 from podshift.backup.manifest import JSON_NAME, SUMS_NAME, TXT_NAME, Archive, ConfigFile, Manifest, sums
@@ -238,6 +238,7 @@ class BackupStore:
             if problems:
                 raise BackupError(tmp, "the new backup does not verify: " + "; ".join(problems[:5]))
             self._put_in_place(tmp)
+            trust.record(self.path, "podshift backup (every byte hashed as written)")
             return manifest
         except OSError as e:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -482,6 +483,8 @@ class BackupStore:
                 before = os.lstat(path).st_ino
                 problems = verify_dir(path, trust_backup=trust_backup)
                 if os.lstat(path).st_ino == before:
+                    if not problems and path == self.path:
+                        trust.record(self.path, "podshift backup --verify")  # the readiness check trusts it
                     return problems
             except FileNotFoundError:
                 pass  # swapped out under us: read the new one

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,13 @@ class ComposeProject:
     volumes: Mapping[str, Mapping[str, Any]]
     raw: Mapping[str, Any]
     env: Mapping[str, str] = field(default_factory=dict)
+    #: What ``docker compose config`` warned about on stderr (e.g. unset variables), one line each.
+    compose_warnings: tuple[str, ...] = ()
+
+    @property
+    def unset_variables(self) -> list[str]:
+        """Variables the compose file uses that are unset and have no default, as Compose itself reports them."""
+        return sorted({m.group(1) for w in self.compose_warnings for m in _UNSET_VARIABLE.finditer(w)})
 
     def volume_name(self, key: str) -> str:
         """The engine-side name of named volume *key* (``<project>_<key>`` unless set)."""
@@ -114,6 +122,11 @@ class ComposeProject:
         for name in sorted(self.services):
             visit(name)
         return order
+
+
+#: Compose's own words for an unset variable without a default (compose-go's interpolation warning).
+_UNSET_VARIABLE = re.compile(r'The "([A-Za-z_][A-Za-z0-9_]*)" variable is not set')
+_LOG_MESSAGE = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
 
 
 def find_compose_files(project_dir: Path) -> list[Path]:
@@ -254,4 +267,15 @@ def load_project(
         volumes=raw.get("volumes") or {},
         raw=raw,
         env=dict(env or {}),
+        compose_warnings=tuple(_warnings(result.stderr)),
     )
+
+
+def _warnings(stderr: str) -> list[str]:
+    """Compose's warnings, without its logger's time/level prefix."""
+    found = []
+    for line in stderr.splitlines():
+        if "level=warning" in line or line.startswith("WARN"):
+            match = _LOG_MESSAGE.search(line)
+            found.append(match.group(1).replace('\\"', '"') if match else line.strip())
+    return found

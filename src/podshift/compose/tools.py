@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from podshift.commands import run
@@ -56,3 +59,48 @@ def podman_compose_argv() -> list[str]:
     for candidate in _candidates("podman-compose"):
         return [candidate]
     raise ToolMissing("podman-compose", "install it: `pip install podman-compose`")
+
+
+def _users_path() -> str:
+    """The PATH a person has at their shell: this one without podshift's own environment's bin directory."""
+    own = Path(sys.executable).parent
+    return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != own)
+
+
+@functools.cache  # the same answer for the whole session; both checks ask
+def users_docker_compose() -> str | None:
+    """The Docker Compose v2 a person can run themselves (``docker compose`` or ``docker-compose`` v2), or None."""
+    path = _users_path()
+    docker = shutil.which("docker", path=path)
+    if docker and run([docker, "compose", "version", "--short"]).succeeded:
+        return f"{docker} compose"
+    standalone = shutil.which("docker-compose", path=path)
+    if standalone:
+        result = run([standalone, "version", "--short"])
+        if result.succeeded and result.stdout.strip().lstrip("v").startswith("2"):
+            return standalone
+    return None
+
+
+def users_podman_compose() -> str | None:
+    """The podman-compose a person can run themselves, or None."""
+    return shutil.which("podman-compose", path=_users_path())
+
+
+@dataclass(frozen=True)
+class ComposeTools:
+    """Which Compose binary podshift runs, and which one (if any) the person has on their own PATH."""
+
+    name: str
+    podshift_uses: str
+    on_users_path: str | None
+
+
+def compose_tools(kind: str) -> ComposeTools:
+    """*kind* ``docker`` (Compose v2) or ``podman`` (podman-compose).
+
+    Raises :class:`ToolMissing` when podshift itself has none.
+    """
+    if kind == "docker":
+        return ComposeTools("Docker Compose v2", " ".join(docker_compose_argv()), users_docker_compose())
+    return ComposeTools("podman-compose", " ".join(podman_compose_argv()), users_podman_compose())

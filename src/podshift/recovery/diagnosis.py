@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -256,6 +257,10 @@ def _file_states(store: BackupStore) -> list[FileState]:
     states = []
     for c in store.manifest().config:
         path = Path(c.source)
+        if c.link:  # a symlinked config file is backed up as the link
+            same = path.is_symlink() and os.readlink(path) == c.link
+            states.append(FileState(c.source, "unchanged" if same else "changed" if path.exists() else "missing"))
+            continue
         if not path.is_file():
             states.append(FileState(c.source, "missing"))
             continue

@@ -165,8 +165,26 @@ class DockerRuntime(Runtime):
         return [_container_info(c) for c in found]
 
     def containers_mounting(self, volume: str) -> list[ContainerInfo]:
-        found = self.client.containers.list(all=True, filters={"volume": volume})
-        return [_container_info(self.client.containers.get(c.id)) for c in found]
+        # The low-level list's summaries carry state, labels and mounts: inspecting each container
+        # afterwards could 404 on one that another process (another podshift's helper) just removed.
+        result = []
+        for c in self.client.api.containers(all=True, filters={"volume": volume}):
+            labels = c.get("Labels") or {}
+            mounts = [m for m in c.get("Mounts") or [] if m.get("Type") == "volume" and m.get("Name")]
+            result.append(
+                ContainerInfo(
+                    id=c.get("Id", ""),
+                    name=((c.get("Names") or [""])[0]).lstrip("/"),
+                    image=c.get("Image", ""),
+                    status=c.get("State", ""),
+                    health=None,
+                    service=labels.get(SERVICE_LABEL),
+                    labels=labels,
+                    volumes=tuple(m["Name"] for m in mounts),
+                    writable_volumes=tuple(m["Name"] for m in mounts if m.get("RW", True)),
+                )
+            )
+        return result
 
     def project_volumes(self, project: str) -> list[VolumeInfo]:
         found = self.client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})

@@ -244,8 +244,11 @@ class PodmanRuntime(Runtime):
         return infos
 
     def containers_mounting(self, volume: str) -> list[ContainerInfo]:
-        found = self.client.containers.list(all=True, filters={"volume": volume})
-        return [self._container_info(self.client.containers.get(c.id)) for c in found]
+        result = []
+        for c in self.client.containers.list(all=True, filters={"volume": volume}):
+            with contextlib.suppress(podman.errors.NotFound):  # removed meanwhile (another podshift's helper)
+                result.append(self._container_info(self.client.containers.get(c.id)))
+        return result
 
     def project_volumes(self, project: str) -> list[VolumeInfo]:
         return [VolumeInfo.from_attrs(v.attrs) for v in self._labelled("volumes", project)]

@@ -17,6 +17,9 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--project-dir", metavar="DIR", help="only the fixes applied for this project (default: every project's)"
     )
+    parser.add_argument(
+        "--force", action="store_true", help="revert: also files edited since the fix (your version is kept aside)"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -40,7 +43,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"nothing to revert: {journal.path} records no fixes{whose}")
         return EXIT_OK
     try:
-        undone = journal.revert(log=lambda line: None if args.quiet else print(f"podshift: {line}"), project=project)
+        undone = journal.revert(
+            log=lambda line: None if args.quiet else print(f"podshift: {line}"), project=project, force=args.force
+        )
     except PodshiftError as e:
         print(f"podshift: error: {e}", file=sys.stderr)
         return EXIT_FAILED
