@@ -80,3 +80,28 @@ def test_id_map_maps_inside_ids_to_host_ids() -> None:
 @pytest.mark.parametrize("text", ["", "\n"])
 def test_empty_id_map_maps_nothing(text: str) -> None:
     assert IdMap.parse(text).to_host(0) is None
+
+
+def test_docker_sock_mounts_point_at_the_podman_socket() -> None:
+    from podshift.remediations.migrate.compose_rewrite import _point_sockets
+
+    text = b"""# keep me
+services:
+  ui:
+    image: localhost/ui:1
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock:ro
+      - data:/data
+  agent:
+    image: localhost/agent:1
+    volumes:
+      - type: bind
+        source: /run/docker.sock
+        target: /sock
+"""
+    out = _point_sockets(text, "/run/user/1001/podman/podman.sock")
+    assert out is not None
+    assert b"- /run/user/1001/podman/podman.sock:/var/run/docker.sock:ro" in out
+    assert b"source: /run/user/1001/podman/podman.sock" in out
+    assert b"# keep me" in out and b"- data:/data" in out  # noqa: PT018 - one round trip, two facts
+    assert _point_sockets(b"services:\n  a:\n    image: x\n", "/s") is None

@@ -211,7 +211,13 @@ class Verification:
         return not self.difference
 
 
-def verify_copy(source: VolumeRef, target: VolumeRef, *, trusted: Mapping[str, str] | None = None) -> Verification:
+def verify_copy(
+    source: VolumeRef,
+    target: VolumeRef,
+    *,
+    trusted: Mapping[str, str] | None = None,
+    source_listing: list[Entry] | None = None,
+) -> Verification:
     """Compare *target* with *source* entry by entry (both read at once, one core each).
 
     *trusted*: files (path -> sha256) a verification before the source's users
@@ -219,18 +225,30 @@ def verify_copy(source: VolumeRef, target: VolumeRef, *, trusted: Mapping[str, s
     (:attr:`CopyResult.sent`): unchanged since on either side, so only their
     metadata is compared again.  Used only when both sides are host-readable;
     otherwise everything is hashed.  This is what keeps a migration's downtime
-    proportional to what changed after the bulk copy.
+    proportional to what changed after the bulk copy.  *source_listing*: with
+    *trusted*, the metadata listing of the (stopped) source a copy pass has just
+    taken (:attr:`CopyResult.listing`), so the source is not walked twice.
     """
-    both_host = access(source).method == "host" and access(target).method == "host"
+    src_access = access(source)
+    both_host = src_access.method == "host" and access(target).method == "host"
     use = trusted if both_host else None
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="podshift-verify") as pool:
-        want_f = pool.submit(snapshot, source, trusted=use)
+        if use is not None and source_listing is not None and src_access.mountpoint is not None:
+            want_f = pool.submit(_from_listing, src_access.mountpoint, source_listing, use)
+        else:
+            want_f = pool.submit(snapshot, source, trusted=use)
         got_f = pool.submit(snapshot, target, trusted=use)
         want, got = want_f.result(), got_f.result()
     verification = compare_snapshots(want, got)
     if use is not None:
         verification.notes.append(f"{len(use)} files verified before the stop and unchanged since: metadata compared")
     return verification
+
+
+def _from_listing(root: Path, listing: list[Entry], trusted: Mapping[str, str]) -> Snapshot:
+    st = os.lstat(root)
+    _hash_untrusted(root, listing, trusted)
+    return Snapshot(listing, (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid), "host")
 
 
 def verified_files(verification: Verification) -> dict[str, str]:
@@ -333,6 +351,8 @@ class CopyResult:
     baseline: Baseline | None = field(default=None, repr=False)
     #: the paths an incremental pass sent or removed (None: everything was sent)
     sent: list[str] | None = field(default=None, repr=False)
+    #: the source's metadata listing this pass took (host-readable sources only)
+    listing: list[Entry] | None = field(default=None, repr=False)
 
 
 def _listing(root: Path) -> tuple[list[Entry], dict[str, list[int | str]]]:
@@ -437,7 +457,17 @@ def copy_volume(
     log.info("%s (%s): %d entries, %d bytes in %.2f s", what, method, count, sent_bytes, seconds)
     touched = None if send is None else sorted({*send, *remove})
     return CopyResult(
-        str(source), str(target), method, incremental, count, removed, sent_bytes, seconds, new_baseline, touched
+        str(source),
+        str(target),
+        method,
+        incremental,
+        count,
+        removed,
+        sent_bytes,
+        seconds,
+        new_baseline,
+        touched,
+        entries if src.method == "host" else None,
     )
 
 
@@ -460,7 +490,7 @@ def transfer_volume(
         # Only what this pass did not touch stays trusted (a full pass touched everything).
         touched = set(result.sent)
         still = {p: d for p, d in trusted.items() if p not in touched}
-    verification = verify_copy(source, target, trusted=still)
+    verification = verify_copy(source, target, trusted=still, source_listing=result.listing)
     if not verification.ok:
         raise TransferError(str(source), str(target), f"the copy does not match: {verification.difference}")
     return result, verification
