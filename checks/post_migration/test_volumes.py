@@ -30,6 +30,7 @@ def _manifest(project: ComposeProject, name: str) -> list[Entry]:
 
 
 @pytest.mark.severity("critical")
+@pytest.mark.check_id("migrate.volumes.data-equals-docker")
 def test_volume_data_equals_docker_at_the_stop(
     migrated: ComposeProject,
     migrate_journal: StepJournal,

@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.post_rollback, pytest.mark.category("backup")]
 
 
 @pytest.mark.severity("critical")
+@pytest.mark.check_id("rollback.backup.config-as-backed-up")
 def test_configuration_is_byte_identical_to_the_backup(rolled_back: ComposeProject, evidence) -> None:
     """Every backed-up configuration file is in place, byte-identical, with its mode and mtime."""
     store = BackupStore(rolled_back.project_dir)
@@ -26,6 +27,7 @@ def test_configuration_is_byte_identical_to_the_backup(rolled_back: ComposeProje
 
 
 @pytest.mark.severity("critical")
+@pytest.mark.check_id("rollback.backup.volume-data-verified")
 def test_volume_data_equals_the_snapshot_or_the_backup(
     rolled_back: ComposeProject, docker_engine: DockerRuntime, rollback_record: RollbackRecord, evidence
 ) -> None:

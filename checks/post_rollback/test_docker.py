@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.post_rollback, pytest.mark.category("docker")]
 
 
 @pytest.mark.severity("critical")
+@pytest.mark.check_id("rollback.docker.services-healthy")
 def test_every_service_is_running_and_healthy_under_docker(
     rolled_back: ComposeProject, docker_engine: DockerRuntime, evidence
 ) -> None:
@@ -26,6 +27,7 @@ def test_every_service_is_running_and_healthy_under_docker(
 
 
 @pytest.mark.severity("critical")
+@pytest.mark.check_id("rollback.docker.ports-held-by-docker")
 def test_published_ports_are_held_by_docker(rolled_back: ComposeProject, docker_engine: DockerRuntime) -> None:
     """Every published port is held by Docker's proxy, and by nothing else (no Podman leftover)."""
     problems = port_problems(docker_engine, rolled_back)

@@ -11,6 +11,7 @@ pytestmark = [pytest.mark.post_rollback, pytest.mark.category("network")]
 
 
 @pytest.mark.severity("critical")
+@pytest.mark.check_id("rollback.network.endpoints-answer")
 def test_every_published_endpoint_answers(rolled_back: ComposeProject, evidence) -> None:
     """Every published port answers on the host (an HTTP service answers a request)."""
     ports = [f"{s}:{p.published}" for s, p in rolled_back.published_ports]

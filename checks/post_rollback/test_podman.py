@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.post_rollback, pytest.mark.category("podman")]
 
 
 @pytest.mark.severity("critical")
+@pytest.mark.check_id("rollback.podman.no-project-container")
 def test_no_container_of_the_project_is_left_under_podman(
     rolled_back: ComposeProject, podman_engine: PodmanRuntime
 ) -> None:
