@@ -44,6 +44,7 @@ from podshift.steps import StepJournal
 from ..conftest import EXAMPLE, REPO
 from .conftest import build_base_image, http
 from .private_dockerd import PrivateDockerd, private_dockerd
+from .test_migrate import open_tun  # noqa: F401 - the fixture, shared with the migration's tests
 
 pytestmark = pytest.mark.xdist_group("rollback")
 
@@ -197,6 +198,8 @@ def _remove_everything(moved: Moved) -> None:
 def podman_target(request: pytest.FixtureRequest) -> PodmanRuntime:
     fixture = "podman_runtime" if request.param == "podman" else "rootless_podman_runtime"
     runtime: PodmanRuntime = request.getfixturevalue(fixture)
+    if runtime.rootless:
+        request.getfixturevalue("open_tun")  # rootless port publishing needs /dev/net/tun 0666 (0600 here)
     return runtime
 
 
