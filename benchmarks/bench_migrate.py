@@ -217,6 +217,8 @@ def teardown(docker: DockerRuntime, stack: Path) -> None:
             print(f"teardown: {e}")
         finally:
             provider.close()
+        for v in project.named_volumes:  # podman-compose down -v leaves the volumes the migration made
+            runtime.volume_remove(v, force=True)
         for service in project.services.values():
             if service.image:
                 runtime.image_remove(service.image)

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.post_migration, pytest.mark.category("docker")]
 
 
 @pytest.mark.severity("critical")
-@pytest.mark.check_id("migrate.docker.no-project-container")
+@pytest.mark.check_id("postmigration.nothing-left-on-docker")
 def test_no_project_container_runs_under_docker(
     migrated: ComposeProject, docker_engine: DockerRuntime, evidence
 ) -> None:

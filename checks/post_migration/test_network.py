@@ -22,7 +22,7 @@ def _connects(host: str, port: int, timeout: float = 3.0) -> str | None:
 
 
 @pytest.mark.severity("critical")
-@pytest.mark.check_id("migrate.network.ports-answer")
+@pytest.mark.check_id("postmigration.ports-answer")
 def test_every_published_port_answers(migrated: ComposeProject, evidence) -> None:
     """Every published port accepts connections on its address."""
     failed = []
@@ -41,7 +41,7 @@ def test_every_published_port_answers(migrated: ComposeProject, evidence) -> Non
 
 
 @pytest.mark.severity("critical")
-@pytest.mark.check_id("migrate.network.services-reach-each-other")
+@pytest.mark.check_id("postmigration.services-resolve-by-name")
 def test_services_reach_each_other_by_name(migrated: ComposeProject, target_podman: PodmanRuntime, evidence) -> None:
     """Every service resolves every other service on a network they share, by its service name."""
     containers = {c.service: c for c in target_podman.project_containers(migrated.name) if c.status == "running"}

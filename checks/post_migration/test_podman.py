@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.post_migration, pytest.mark.category("podman")]
 
 
 @pytest.mark.severity("critical")
-@pytest.mark.check_id("migrate.podman.services-healthy")
+@pytest.mark.check_id("postmigration.services-healthy")
 def test_every_service_runs_healthy_under_podman(
     migrated: ComposeProject, target_podman: PodmanRuntime, evidence
 ) -> None:
@@ -31,7 +31,7 @@ def test_every_service_runs_healthy_under_podman(
 
 
 @pytest.mark.severity("critical")
-@pytest.mark.check_id("migrate.podman.carried-images")
+@pytest.mark.check_id("postmigration.images-carried-over")
 def test_containers_run_the_images_carried_over(
     migrated: ComposeProject, target_podman: PodmanRuntime, migrate_journal: StepJournal, evidence
 ) -> None:

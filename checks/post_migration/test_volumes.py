@@ -30,7 +30,7 @@ def _manifest(project: ComposeProject, name: str) -> list[Entry]:
 
 
 @pytest.mark.severity("critical")
-@pytest.mark.check_id("migrate.volumes.data-equals-docker")
+@pytest.mark.check_id("postmigration.volume-data-equal")
 def test_volume_data_equals_docker_at_the_stop(
     migrated: ComposeProject,
     migrate_journal: StepJournal,

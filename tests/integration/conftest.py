@@ -7,6 +7,7 @@ torn down with its volumes afterwards.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pwd
@@ -42,6 +43,23 @@ ENGINES = [
     pytest.param("podman-rootless", marks=pytest.mark.xdist_group("podman-rootless")),
 ]
 _FIXTURE_FOR = {"docker": "docker_runtime", "podman": "podman_runtime", "podman-rootless": "rootless_podman_runtime"}
+
+
+#: Held shared by every integration test, exclusively by a ``host_exclusive`` one (across xdist workers).
+HOST_LOCK = Path(tempfile.gettempdir()) / "podshift-tests-host.lock"
+
+
+@pytest.fixture(autouse=True)
+def _host_state_lock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that breaks host-wide state (closes /dev/net/tun for every rootless user) runs alone.
+
+    Autouse, so it is set up before the test's other function-scoped fixtures
+    (a rootless stack starting while /dev/net/tun is closed would fail).
+    """
+    exclusive = request.node.get_closest_marker("host_exclusive") is not None
+    with open(HOST_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
 
 
 @pytest.fixture(params=ENGINES)

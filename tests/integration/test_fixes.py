@@ -193,6 +193,7 @@ def test_subuid_fix(project_copy: Path, user_losing_subids: str, journal_env: di
 
 # -- /dev/net/tun ----------------------------------------------
 @pytest.mark.xdist_group("podman-rootless")
+@pytest.mark.host_exclusive
 def test_tun_fix(project_copy: Path, journal_env: dict[str, str], rootless_podman_runtime: PodmanRuntime) -> None:
     user = os.environ["PODSHIFT_ROOTLESS_USER"]
     env = {**journal_env, "PODSHIFT_ROOTLESS_USER": user}
@@ -411,6 +412,7 @@ def test_bind_mount_fix(project_copy: Path, journal_env: dict[str, str]) -> None
 
 # -- the whole host ----------------------------------------------
 @pytest.mark.xdist_group("podman-rootless")
+@pytest.mark.host_exclusive
 def test_validate_fix_issues_turns_not_ready_into_ready_and_revert_turns_it_back(
     project_copy: Path, conf_file: Path, journal_env: dict[str, str]
 ) -> None:

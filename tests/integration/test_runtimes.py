@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import tarfile
+import threading
 import uuid
+import warnings
 from collections.abc import Iterator
 
 import pytest
 
 from podshift.errors import EngineError
-from podshift.runtimes import Mount, Runtime
+from podshift.runtimes import DockerRuntime, Mount, Runtime
 
 
 @pytest.fixture
@@ -83,3 +86,52 @@ def test_volume_errors_are_domain_errors(engine: Runtime, volume: str) -> None:
     with pytest.raises(EngineError, match="no such volume"):
         list(engine.volume_export(f"{volume}-missing"))
     engine.volume_remove(f"{volume}-missing")  # missing: not an error
+
+
+def test_an_export_read_in_part_leaves_nothing_open(
+    engine: Runtime, volume: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer that stops early (a refused archive, a full disk): no socket, pipe or helper is left."""
+    if isinstance(engine, DockerRuntime):
+        monkeypatch.setattr(engine, "direct_path", lambda info: None)  # the archive API, not GNU tar
+    blob = bytes(range(256)) * (16 << 12)  # 16 MiB: many chunks, so the export is really cut short
+    engine.volume_import(volume, [_tar([_entry("blob", tarfile.REGTYPE, 0o644)], {"blob": blob})])
+
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export = engine.volume_export(volume)
+        assert next(export)
+        # On a thread, so that a close that hangs (Podman's CLI did) fails the test instead of the run.
+        closer = threading.Thread(target=export.close, daemon=True)
+        closer.start()
+        closer.join(timeout=120)
+        assert not closer.is_alive(), "closing a partly read export hung"
+        del export, closer
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    engine.volume_remove(volume)  # without force: no helper container still holds it
+    assert engine.volume(volume) is None
+
+
+def test_concurrent_disk_usage_scans_wait_for_each_other(docker_runtime: DockerRuntime) -> None:
+    """dockerd refuses a second concurrent `system df` (500 "already running"); podshift waits instead."""
+    errors: list[BaseException] = []
+    sizes: list[dict[str, int]] = []
+
+    def scan() -> None:
+        runtime = DockerRuntime()
+        try:
+            sizes.append(runtime.volume_sizes())
+        except BaseException as e:  # collected and asserted below, in the test's own thread
+            errors.append(e)
+        finally:
+            runtime.close()
+
+    threads = [threading.Thread(target=scan) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert len(sizes) == 4

@@ -6,6 +6,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +33,7 @@ from podshift.runtimes.base import (
     helper_is_stale,
     helper_labels,
 )
+from podshift.runtimes.transport import docker_client
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 START_HINT = (
@@ -98,7 +100,7 @@ class DockerRuntime(Runtime):
         if self._client is None:
             try:
                 if self.socket:
-                    self._client = docker.DockerClient(base_url=self.address, timeout=120)
+                    self._client = docker_client(self.socket, timeout=120)  # closes a failed connect's socket
                 else:  # DOCKER_HOST and its TLS settings (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), as docker-py reads them
                     self._client = docker.from_env(timeout=120, use_ssh_client=self.address.startswith("ssh://"))
             except _CONNECTION_ERRORS as e:
@@ -218,7 +220,17 @@ class DockerRuntime(Runtime):
         return VolumeInfo.from_attrs(v.attrs)
 
     def volume_sizes(self) -> dict[str, int]:
-        volumes = self.client.df().get("Volumes") or []
+        # dockerd runs one disk-usage scan at a time and answers any concurrent one with
+        # 500 "a disk usage operation is already running": wait for the other scan instead.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                volumes = self.client.df().get("Volumes") or []
+                break
+            except docker.errors.APIError as e:
+                if "already running" not in str(e.explanation or e) or time.monotonic() > deadline:
+                    raise EngineError("docker", "disk usage", str(e.explanation or e)) from e
+                time.sleep(0.5)
         return {v["Name"]: int((v.get("UsageData") or {}).get("Size", 0) or 0) for v in volumes}
 
     def remove_stale_helpers(self) -> None:

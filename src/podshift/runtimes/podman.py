@@ -40,6 +40,7 @@ from podshift.runtimes.base import (
     Runtime,
     VolumeInfo,
 )
+from podshift.runtimes.transport import podman_client
 
 ROOTFUL_SOCKET = "/run/podman/podman.sock"
 #: podman-compose labels what it creates with this as well as Docker Compose's project label;
@@ -143,7 +144,7 @@ class PodmanRuntime(Runtime):
         """The podman-py client, created on first use."""
         if self._client is None:
             if self.socket:
-                self._client = podman.PodmanClient(base_url=self.address, timeout=120)
+                self._client = podman_client(self.socket, timeout=120)  # closes a failed connect's socket
             else:  # CONTAINER_HOST, with its TLS and ssh settings, as podman-py reads them
                 self._client = podman.PodmanClient.from_env(timeout=120)
         return self._client
@@ -509,6 +510,15 @@ class _StreamingCli:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
+        if exc[0] is not None and self.direction == "out":
+            # The reader stopped early (a closed generator, an error): `podman volume export`
+            # then never exits, its storage-tar child blocked on a pipe nobody reads (Podman
+            # 4.3). runuser passes the signal on to podman.
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
         rc = self._proc.wait()
         self._drain.join()
         if self._proc.stderr is not None:
