@@ -31,6 +31,7 @@ from podshift.remediations.recover.permissions import (
 )
 from podshift.remediations.recover.startup import FindBlockers, RemoveLeftovers, StartServices, StopServices
 from podshift.remediations.recover.volumes import ReownBindSources, RestoreVolumes
+from podshift.remediations.rollback import ROLLBACK_STEPS
 from podshift.remediations.subids import SubIdRanges
 from podshift.steps import Step
 
@@ -55,6 +56,7 @@ def pytest_podshift_fixes(config: pytest.Config) -> list[Fix]:
 #: podshift's own steps, for every action (each step says which action it belongs to).
 ALL_STEPS: tuple[type[Step], ...] = (
     *MIGRATE_STEPS,
+    *ROLLBACK_STEPS,
     DiagnosisReport,
     FindBlockers,
     StopServices,

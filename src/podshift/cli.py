@@ -78,6 +78,8 @@ class Verb:
     order: int = 100
     targets_project: bool = True
     runs_checks: bool = False
+    #: how the verb loads its project (default :func:`target_project`); rollback also finds a backed-up one
+    load: Callable[[argparse.Namespace], ComposeProject] | None = None
 
 
 # -- the parser ---------------------------------------------------------------------------------
@@ -456,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if verb.targets_project:
             use_rootless_user(args.rootless_user)
-            args.project = target_project(args)  # one clear line for a bad project, before any work
+            args.project = (verb.load or target_project)(args)  # one clear line for a bad project, before any work
         return verb.run(args)
     except (UsageError, ProjectError) as e:  # the user's input: a bad option or a project that is not usable
         print(f"podshift: error: {e}", file=sys.stderr)

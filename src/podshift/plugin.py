@@ -186,8 +186,13 @@ def require_project(config: pytest.Config) -> ComposeProject:
     """
     project = config.stash.get(_project_key, None)
     if project is None:
+        # A rollback also works when the compose file is gone (its backup holds it).
+        from podshift.rollback.project import load_for_rollback
+
+        rollback = stepping.action_of(config)[0] == "rollback"
         try:
-            project = load_project(
+            load = load_for_rollback if rollback else load_project
+            project = load(
                 project_dir(config),
                 compose_files=config.getoption("podshift_compose_files", None) or (),
                 project_name=config.getoption("podshift_project_name", None),

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
 from podshift.atomic import fsync_path
 from podshift.backup import signing, trust
@@ -48,6 +48,9 @@ from podshift.runtimes.base import PROJECT_LABEL, Runtime, VolumeInfo
 from podshift.stopping import restart_leftovers, stopped
 
 BACKUP_DIR = ".docker-backup"
+#: The rollback's snapshot of the Podman side lives inside the backup directory, under this name
+#: (``podman-snapshot/``, and its temporaries while one is taken); it is not part of the backup.
+SNAPSHOT_DIR = "podman-snapshot"
 log = logging.getLogger("podshift.backup")
 
 
@@ -133,10 +136,17 @@ class BackupStore:
 
     project_dir: Path
     _created_tmp: list[Path] = field(default_factory=list)
+    #: the directory's name; it is built in temporary siblings of it (``<name>.tmp-<pid>``)
+    dir_name: ClassVar[str] = BACKUP_DIR
+
+    @property
+    def base(self) -> Path:
+        """The directory the store's directory (and its temporaries) live in."""
+        return self.project_dir
 
     @property
     def path(self) -> Path:
-        return self.project_dir / BACKUP_DIR
+        return self.base / self.dir_name
 
     def exists(self) -> bool:
         return (self.path / JSON_NAME).is_file()
@@ -157,15 +167,29 @@ class BackupStore:
     # -- creating ---------------------------------------------------------------------------------------
     def recover_interrupted(self) -> None:
         """Leave the previous good state usable after a crash: drop temporaries, put back an orphaned old backup."""
-        for tmp in self.project_dir.glob(f"{BACKUP_DIR}.tmp-*"):
+        for tmp in self.base.glob(f"{self.dir_name}.tmp-*"):
             pid = tmp.name.rsplit("-", 1)[-1]
             if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+                self._keep_snapshot(tmp)
                 shutil.rmtree(tmp, ignore_errors=True)
-        olds = sorted(self.project_dir.glob(f"{BACKUP_DIR}.old-*"))
+        olds = sorted(self.base.glob(f"{self.dir_name}.old-*"))
         if olds and not self.path.exists():
             os.rename(olds[-1], self.path)
-        for old in self.project_dir.glob(f"{BACKUP_DIR}.old-*"):
+        for old in self.base.glob(f"{self.dir_name}.old-*"):
+            self._keep_snapshot(old)
             shutil.rmtree(old, ignore_errors=True)
+
+    def _keep_snapshot(self, leaving: Path) -> None:
+        """A rollback's Podman snapshot inside a backup directory that goes away moves to the one in place.
+
+        It is not part of the backup: replacing the backup (or a crash while it was
+        replaced) must not take it along.
+        """
+        if self.dir_name != BACKUP_DIR or not (leaving / SNAPSHOT_DIR).is_dir() or not self.path.is_dir():
+            return
+        if not (self.path / SNAPSHOT_DIR).exists():
+            os.rename(leaving / SNAPSHOT_DIR, self.path / SNAPSHOT_DIR)
+            fsync_path(self.path)
 
     def create(
         self,
@@ -192,7 +216,7 @@ class BackupStore:
                 log.warning("started %s again: an interrupted podshift run had stopped them", ", ".join(restarted))
         self._check_existing(force)
         plan = self._volume_plan(project, runtime, allow_fewer_volumes) if include_data and runtime else []
-        tmp = self.project_dir / f"{BACKUP_DIR}.tmp-{os.getpid()}"
+        tmp = self.base / f"{self.dir_name}.tmp-{os.getpid()}"
         try:
             os.mkdir(tmp, 0o700)
             tmp.chmod(0o700)  # whatever the umask
@@ -430,17 +454,19 @@ class BackupStore:
         """Swap the new backup in with one atomic exchange, so no moment exists without a backup in place."""
         if os.path.lexists(self.path):
             if _exchange(tmp, self.path):
-                fsync_path(self.project_dir)
+                fsync_path(self.base)
+                self._keep_snapshot(tmp)
                 shutil.rmtree(tmp)  # now the previous backup
                 return
-            old = self.project_dir / f"{BACKUP_DIR}.old-{os.getpid()}"  # a filesystem without RENAME_EXCHANGE
+            old = self.base / f"{self.dir_name}.old-{os.getpid()}"  # a filesystem without RENAME_EXCHANGE
             os.rename(self.path, old)
             os.rename(tmp, self.path)
-            fsync_path(self.project_dir)
+            fsync_path(self.base)
+            self._keep_snapshot(old)
             shutil.rmtree(old)
             return
         os.rename(tmp, self.path)
-        fsync_path(self.project_dir)
+        fsync_path(self.base)
 
     # -- verifying -----------------------------------------------------------------------------------------
     def verify(self, *, trust_backup: bool = False) -> list[str]:
@@ -470,7 +496,7 @@ class BackupStore:
         try:
             st = os.lstat(self.path)
         except FileNotFoundError:
-            olds = sorted(self.project_dir.glob(f"{BACKUP_DIR}.old-*"))
+            olds = sorted(self.base.glob(f"{self.dir_name}.old-*"))
             if olds:
                 log.warning("no %s, but %s (an interrupted backup): verifying that", self.path, olds[-1])
                 return olds[-1]
@@ -731,6 +757,8 @@ def _check_tree(path: Path, expected_files: set[str]) -> list[str]:
         rel_dir = pending.pop()
         with os.scandir(path / rel_dir if rel_dir else path) as it:
             for entry in it:
+                if not rel_dir and entry.name.startswith(SNAPSHOT_DIR):
+                    continue  # a rollback's snapshot of the Podman side: beside the backup, not part of it
                 rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
                 st = entry.stat(follow_symlinks=False)
                 mode = stat.S_IMODE(st.st_mode)
@@ -750,4 +778,4 @@ def _check_tree(path: Path, expected_files: set[str]) -> list[str]:
     return sorted(problems)
 
 
-__all__ = ["BACKUP_DIR", "CHUNK", "BackupError", "BackupStore", "compare_entries", "verify_dir"]
+__all__ = ["BACKUP_DIR", "CHUNK", "SNAPSHOT_DIR", "BackupError", "BackupStore", "compare_entries", "verify_dir"]

@@ -17,6 +17,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,10 +43,24 @@ from podshift.runtimes.base import (
 from podshift.runtimes.transport import podman_client
 
 ROOTFUL_SOCKET = "/run/podman/podman.sock"
+#: podman-compose labels what it creates with this as well as Docker Compose's project label;
+#: containers made by hand may carry either, so the project's objects are found by both.
+PODMAN_PROJECT_LABEL = "io.podman.compose.project"
+_PROJECT_LABELS = (PROJECT_LABEL, PODMAN_PROJECT_LABEL)
 #: The Podman service to use instead of the local one (unix, tcp, ssh), as podman-py and `podman --remote` read it.
 CONTAINER_HOST_ENV = "CONTAINER_HOST"
 _CHUNK = 1 << 20
 _CONNECTION_ERRORS = (podman.errors.PodmanError, requests.exceptions.ConnectionError, OSError)
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """A Podman pod (podman-compose puts a project's containers in ``pod_<project>`` unless --in-pod false)."""
+
+    id: str
+    name: str
+    status: str
+    containers: tuple[str, ...]  # names of the containers in it, its infra container included
 
 
 def rootless_socket(uid: int) -> str:
@@ -211,10 +226,23 @@ class PodmanRuntime(Runtime):
             ),
         )
 
+    def _labelled(self, kind: str, project: str) -> list[Any]:
+        """Objects of *kind* (containers, volumes, networks) carrying either project label, each once."""
+        manager = getattr(self.client, kind)
+        found: dict[str, Any] = {}
+        for label in _PROJECT_LABELS:
+            extra = {"all": True} if kind == "containers" else {}
+            for obj in manager.list(filters={"label": f"{label}={project}"}, **extra):
+                found.setdefault(obj.id or obj.name, obj)
+        return list(found.values())
+
     def project_containers(self, project: str) -> list[ContainerInfo]:
-        found = self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
-        # list() returns summaries without health: inspect each for the full state.
-        return [self._container_info(self.client.containers.get(c.id)) for c in found]
+        infos = []
+        for c in self._labelled("containers", project):
+            # list() returns summaries without health: inspect each for the full state.
+            with contextlib.suppress(podman.errors.NotFound):  # removed meanwhile
+                infos.append(self._container_info(self.client.containers.get(c.id)))
+        return infos
 
     def containers_mounting(self, volume: str) -> list[ContainerInfo]:
         result = []
@@ -224,11 +252,9 @@ class PodmanRuntime(Runtime):
         return result
 
     def project_volumes(self, project: str) -> list[VolumeInfo]:
-        found = self.client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"})
-        return [VolumeInfo.from_attrs(v.attrs) for v in found]
+        return [VolumeInfo.from_attrs(v.attrs) for v in self._labelled("volumes", project)]
 
     def project_networks(self, project: str) -> list[NetworkInfo]:
-        found = self.client.networks.list(filters={"label": f"{PROJECT_LABEL}={project}"})
         return [
             NetworkInfo(
                 id=n.id or "",
@@ -237,8 +263,39 @@ class PodmanRuntime(Runtime):
                 subnets=tuple(s["subnet"] for s in n.attrs.get("subnets") or [] if "subnet" in s),
                 labels=n.attrs.get("labels") or {},
             )
-            for n in found
+            for n in self._labelled("networks", project)
         ]
+
+    def project_pods(self, project: str) -> list[PodInfo]:
+        """Pods holding a container of *project*, and podman-compose's ``pod_<project>`` (pods carry no labels)."""
+        # The summaries list() returns carry the pod's id.
+        wanted = {str(c.attrs.get("Pod") or "") for c in self._labelled("containers", project)} - {""}
+        pods = []
+        for pod in self.client.pods.list():
+            attrs: dict[str, Any] = pod.attrs
+            name = str(attrs.get("Name", pod.name or ""))
+            if pod.id in wanted or name == f"pod_{project}":
+                members = tuple(str(m.get("Names", "")) for m in attrs.get("Containers") or [])
+                pods.append(PodInfo(pod.id or "", name, str(attrs.get("Status", "")), members))
+        return pods
+
+    def pod_remove(self, name: str) -> None:
+        """Remove a pod and whatever is left in it (force); a missing one is not an error."""
+        try:
+            self.client.pods.remove(name, force=True)
+        except podman.errors.NotFound:
+            pass
+        except podman.errors.APIError as e:
+            raise EngineError(self.label, f"remove pod {name}", str(e)) from e
+
+    def network_remove(self, name: str) -> None:
+        """Remove a network (its containers must be gone); a missing one is not an error."""
+        try:
+            self.client.networks.remove(name)
+        except podman.errors.NotFound:
+            pass
+        except podman.errors.APIError as e:
+            raise EngineError(self.label, f"remove network {name}", str(e)) from e
 
     # -- volumes ----------------------------------------------------------------------------
     def volume(self, name: str) -> VolumeInfo | None:
@@ -250,6 +307,14 @@ class PodmanRuntime(Runtime):
     def _create_volume(self, name: str, labels: dict[str, str]) -> VolumeInfo:
         v = self.client.volumes.create(name=name, labels=labels)
         return VolumeInfo.from_attrs(v.attrs)
+
+    def volume_sizes(self) -> dict[str, int]:
+        """Bytes used by each volume, from ``podman system df`` (through the API)."""
+        try:
+            volumes = self.client.df().get("Volumes") or []
+        except _CONNECTION_ERRORS as e:
+            raise self._unavailable(e) from e
+        return {str(v.get("VolumeName") or v.get("Name")): int(v.get("Size") or 0) for v in volumes}
 
     def volume_remove(self, name: str, *, force: bool = False) -> None:
         try:
@@ -330,6 +395,20 @@ class PodmanRuntime(Runtime):
             raise EngineError(self.label, f"import {tag}", "image not present after import")
         return info
 
+    def image_release(self, ref: str) -> str | None:
+        """Drop the reference *ref* without force: untag it when the image has other names, else remove it.
+
+        Never removes a container (``force`` would remove every container using the
+        image, whoever's it is).  Returns why it was kept, or None when it went.
+        """
+        try:
+            self.client.images.remove(ref, force=False)
+        except (podman.errors.ImageNotFound, podman.errors.NotFound):
+            return None
+        except podman.errors.APIError as e:
+            return str(e).split("(", 1)[-1].rstrip(")") or str(e)
+        return None
+
     def image_remove(self, ref: str) -> None:
         with contextlib.suppress(podman.errors.ImageNotFound, podman.errors.NotFound):
             self.client.images.remove(ref, force=True)
@@ -381,8 +460,12 @@ class PodmanRuntime(Runtime):
             c.start()
 
     def remove_container(self, container: str) -> None:
-        with contextlib.suppress(podman.errors.NotFound):
+        try:
             self.client.containers.remove(container, force=True)
+        except podman.errors.NotFound:
+            pass
+        except podman.errors.APIError as e:  # e.g. other containers depend on it (podman-compose's --requires)
+            raise EngineError(self.label, f"remove container {container}", str(e)) from e
 
 
 class _StreamingCli:
