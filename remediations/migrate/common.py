@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 
-from podshift.errors import EngineUnavailable
 from podshift.paths import open_project_state_dir
 from podshift.runtimes.docker import DockerRuntime
 from podshift.runtimes.podman import PodmanRuntime
-from podshift.steps import StepContext, StepFailed, write_in_dir
+from podshift.steps import StepContext, reached, write_in_dir
 
 #: What to run after a failed step once its cause is fixed (the journal makes it resume).
 RERUN = "fix the cause, then run the same `podshift migrate` again (it resumes), or `podshift rollback`"
@@ -17,21 +16,13 @@ MIGRATED_LABEL = "io.podshift.migrated-from"
 
 
 def docker(ctx: StepContext, step: str) -> DockerRuntime:
-    runtime = ctx.docker()
-    try:
-        runtime.ping()
-    except EngineUnavailable as e:
-        raise StepFailed(step, str(e), RERUN) from e
-    return runtime
+    """Docker, answering, or the step fails naming its socket."""
+    return reached(ctx.docker(), step, RERUN)
 
 
 def podman(ctx: StepContext, step: str) -> PodmanRuntime:
-    runtime = ctx.podman()
-    try:
-        runtime.ping()
-    except EngineUnavailable as e:
-        raise StepFailed(step, str(e), RERUN) from e
-    return runtime
+    """The target Podman, answering, or the step fails naming its socket."""
+    return reached(ctx.podman(), step, RERUN)
 
 
 def volume_names(ctx: StepContext) -> list[str]:

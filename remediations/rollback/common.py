@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from podshift.backup.store import BackupStore, verify_dir
 from podshift.compose.model import ComposeProject
-from podshift.errors import EngineUnavailable, ProjectError
+from podshift.errors import ProjectError
 from podshift.rollback.project import reload
 from podshift.runtimes.docker import DockerRuntime
 from podshift.runtimes.podman import PodmanRuntime
-from podshift.steps import StepContext, StepFailed
+from podshift.steps import StepContext, StepFailed, reached
 
 #: What to run when a rollback step fails and the user has fixed the cause.
 RERUN = "fix the cause, then run the same `podshift rollback` again (it resumes)"
@@ -33,21 +33,13 @@ def verified_backup(ctx: StepContext, step: str) -> BackupStore:
 
 
 def docker(ctx: StepContext, step: str) -> DockerRuntime:
-    runtime = ctx.docker()
-    try:
-        runtime.ping()
-    except EngineUnavailable as e:
-        raise StepFailed(step, str(e), RERUN) from e
-    return runtime
+    """Docker, answering, or the step fails naming its socket."""
+    return reached(ctx.docker(), step, RERUN)
 
 
 def podman(ctx: StepContext, step: str) -> PodmanRuntime:
-    runtime = ctx.podman()
-    try:
-        runtime.ping()
-    except EngineUnavailable as e:
-        raise StepFailed(step, str(e), RERUN) from e
-    return runtime
+    """The target Podman, answering, or the step fails naming its socket."""
+    return reached(ctx.podman(), step, RERUN)
 
 
 def current_project(ctx: StepContext) -> ComposeProject:

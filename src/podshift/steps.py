@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from podshift.errors import PodshiftError
 from podshift.paths import open_project_state_dir, project_state_dir
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from podshift.compose.model import ComposeProject
     from podshift.progress import TerminalProgress
-    from podshift.runtimes import DockerRuntime, PodmanRuntime
+    from podshift.runtimes import DockerRuntime, PodmanRuntime, Runtime
 
 #: What a journal holds: JSON values.
 JSON = Any
@@ -299,6 +299,20 @@ class StepContext:
     def step_data(self, step: str) -> dict[str, JSON]:
         """What another step of this action recorded."""
         return self.journal.data(step)
+
+
+R = TypeVar("R", bound="Runtime")
+
+
+def reached(runtime: R, step: str, hint: str) -> R:
+    """*runtime*, once it answers; a :class:`StepFailed` naming its socket (and *hint*) otherwise."""
+    from podshift.errors import EngineUnavailable
+
+    try:
+        runtime.ping()
+    except EngineUnavailable as e:
+        raise StepFailed(step, str(e), hint) from e
+    return runtime
 
 
 class Step(abc.ABC):
