@@ -133,6 +133,22 @@ start_podman_service_root() {
   wait_for 30 "podman API ($sock)" podman_ping "$sock"
 }
 
+# Podman 4.3 keeps the rootless network namespace as a file in $XDG_RUNTIME_DIR/netns bound in its
+# pause process's mount namespace, and its runtime state in containers/networks/rootless-netns.  When
+# that state is gone but the file stays (seen here after the pause process was replaced, e.g. by
+# `podman system migrate`), every networked rootless container fails with "failed to mount runtime
+# directory for rootless netns: no such file or directory".  Removing the stale file (inside the
+# user's namespace, where it is mounted) lets Podman create both again.  Probed with
+# `podman unshare --rootless-netns true`, which joins (or creates) that namespace.
+clear_stale_rootless_netns() {
+  local user=$1 runtime_dir=$2 out
+  out=$(runuser -u "$user" -- env XDG_RUNTIME_DIR="$runtime_dir" sh -c 'cd / && podman unshare --rootless-netns true' 2>&1) && return 0
+  case "$out" in *"failed to mount runtime directory for rootless netns"*) ;; *) return 0 ;; esac
+  runuser -u "$user" -- env XDG_RUNTIME_DIR="$runtime_dir" sh -c 'cd / && podman unshare sh -c "
+    for f in \"\$XDG_RUNTIME_DIR\"/netns/rootless-netns-*; do umount \"\$f\" 2>/dev/null; rm -f \"\$f\"; done"'
+  say "removed $user's stale rootless network namespace (Podman said: failed to mount runtime directory for rootless netns)"
+}
+
 ensure_rootless_user() {
   local user=$1 uid runtime_dir sock
   if ! id "$user" >/dev/null 2>&1; then
@@ -149,6 +165,7 @@ ensure_rootless_user() {
   runtime_dir=/run/user/$uid
   install -d -m 0700 -o "$user" -g "$(id -gn "$user")" "$runtime_dir" "$runtime_dir/podman"
   sock=$runtime_dir/podman/podman.sock
+  clear_stale_rootless_netns "$user" "$runtime_dir"
   if podman_ping "$sock" >/dev/null 2>&1; then say "rootless podman API already answering at $sock"; return; fi
   say "starting rootless podman system service for $user at $sock"
   runuser -u "$user" -- env XDG_RUNTIME_DIR="$runtime_dir" HOME="$(getent passwd "$user" | cut -d: -f6)" \
