@@ -293,7 +293,8 @@ def test_migrate_to_rootless_podman(
         assert owners[str(data)] == [0, 0]
         assert data.stat().st_uid == rootless_podman_runtime.run_as.uid  # type: ignore[union-attr]
         assert (work / "reports" / "migrate.log").is_file()
-        assert (work / "reports" / "migrate.html").is_file()
+        assert (work / "reports" / "migrate-table.html").is_file()  # pytest-html: steps and checks
+        assert (work / "reports" / "post-migration.html").is_file()  # podshift's own page of the checks
         assert (work / "reports" / "migrate-junit.xml").is_file()
     finally:
         remove_stack(s, rootless_podman_runtime)
