@@ -217,6 +217,7 @@ def verify_copy(
     *,
     trusted: Mapping[str, str] | None = None,
     source_listing: list[Entry] | None = None,
+    source_snapshot: Snapshot | None = None,
 ) -> Verification:
     """Compare *target* with *source* entry by entry (both read at once, one core each).
 
@@ -228,7 +229,11 @@ def verify_copy(
     proportional to what changed after the bulk copy.  *source_listing*: with
     *trusted*, the metadata listing of the (stopped) source a copy pass has just
     taken (:attr:`CopyResult.listing`), so the source is not walked twice.
+    *source_snapshot*: the stopped source as a full pass read it while copying
+    (:attr:`CopyResult.source_snapshot`); then only the target is read.
     """
+    if source_snapshot is not None:
+        return compare_snapshots(source_snapshot, snapshot(target))
     src_access = access(source)
     both_host = src_access.method == "host" and access(target).method == "host"
     use = trusted if both_host else None
@@ -345,7 +350,7 @@ class CopyResult:
     incremental: bool
     sent_entries: int
     removed_entries: int
-    bytes: int  # tar stream bytes
+    bytes: int  # tar stream bytes (a host -> host full pass: file bytes copied)
     seconds: float
     #: the listing a later pass compares with (host-readable sources only)
     baseline: Baseline | None = field(default=None, repr=False)
@@ -353,11 +358,12 @@ class CopyResult:
     sent: list[str] | None = field(default=None, repr=False)
     #: the source's metadata listing this pass took (host-readable sources only)
     listing: list[Entry] | None = field(default=None, repr=False)
+    #: the stopped source read (content hashed) while it was copied: :func:`verify_copy` need not read it again
+    source_snapshot: Snapshot | None = field(default=None, repr=False)
 
 
-def _listing(root: Path) -> tuple[list[Entry], dict[str, list[int | str]]]:
-    """The metadata walk of a host-readable volume: entries plus the stats a later pass compares."""
-    stats: dict[str, list[int | str]] = {}
+def _stat_keeper(stats: dict[str, list[int | str]]) -> Callable[[str, os.stat_result], None]:
+    """An ``on_stat`` hook filling *stats* with what a later pass compares (see :class:`Baseline`)."""
 
     def keep(rel: str, st: os.stat_result) -> None:
         stats[rel] = [
@@ -371,7 +377,13 @@ def _listing(root: Path) -> tuple[list[Entry], dict[str, list[int | str]]]:
             st.st_ino,
         ]
 
-    entries = walk_entries(root, hashes=False, on_stat=keep)
+    return keep
+
+
+def _listing(root: Path) -> tuple[list[Entry], dict[str, list[int | str]]]:
+    """The metadata walk of a host-readable volume: entries plus the stats a later pass compares."""
+    stats: dict[str, list[int | str]] = {}
+    entries = walk_entries(root, hashes=False, on_stat=_stat_keeper(stats))
     return entries, stats
 
 
@@ -423,16 +435,36 @@ def copy_volume(
     (the next pass sends those files again).  The copy is not verified here:
     call :func:`verify_copy` once the source's users are stopped.
     """
+    return _copy(source, target, baseline=baseline, live=live, progress=progress, sync=True)
+
+
+def _copy(
+    source: VolumeRef,
+    target: VolumeRef,
+    *,
+    baseline: Baseline | None,
+    live: bool,
+    progress: ProgressFn,
+    sync: bool,
+) -> CopyResult:
+    """:func:`copy_volume`; without *sync* the caller writes the target's filesystem out (:func:`_sync`)."""
     src, dst = access(source), access(target)
     method = f"{src.method} -> {dst.method}"
     what = f"{source.name} -> {target}"
     began = time.monotonic()
     listing_started = time.time()
+    incremental = baseline is not None and src.method == "host" and dst.method != "api"
+    if (
+        not incremental
+        and src.mountpoint is not None
+        and dst.mountpoint is not None
+        and src.method == dst.method == "host"
+    ):
+        return _copy_direct(source, target, src.mountpoint, dst.mountpoint, live=live, progress=progress, sync=sync)
     entries: list[Entry] = []
     stats: dict[str, list[int | str]] = {}
     if src.method == "host" and src.mountpoint is not None:
         entries, stats = _listing(src.mountpoint)
-    incremental = baseline is not None and src.method == "host" and dst.method != "api"
     send: list[str] | None = None
     remove: list[str] = []
     removed = 0
@@ -450,7 +482,8 @@ def copy_volume(
         sent_bytes = 0  # nothing changed since the baseline: not even the top directory is touched
     else:
         sent_bytes = _stream(src, dst, source, target, send, live=live, counter=counter)
-    _sync(dst, target)
+    if sync:
+        _sync(dst, target)
     seconds = time.monotonic() - began
     new_baseline = Baseline(listing_started, stats) if src.method == "host" else None
     count = len(send) if send is not None else len(stats)
@@ -471,6 +504,87 @@ def copy_volume(
     )
 
 
+def _copy_direct(
+    source: VolumeRef,
+    target: VolumeRef,
+    src_root: Path,
+    dst_root: Path,
+    *,
+    live: bool,
+    progress: ProgressFn,
+    sync: bool,
+) -> CopyResult:
+    """A full pass between two directories this process reads and writes as the containers see them.
+
+    ``cp -a`` copies (in the kernel: ``copy_file_range``, holes kept, owners,
+    modes, links, xattrs and timestamps preserved) while, on the other core, the
+    source is walked once: the listing a later pass compares with, and (unless
+    *live*: the source still changes) every file's sha256, which
+    :func:`verify_copy` then uses instead of reading the source again.  The
+    one-off Podman claim (:func:`_claim`) runs at the same time; the top
+    directory's owner and mode are set again once both are done.
+    """
+    what = f"{source.name} -> {target}"
+    began = time.monotonic()
+    listing_started = time.time()
+    stats: dict[str, list[int | str]] = {}
+    walked: list[Entry] = []
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="podshift-copy") as pool:
+        walk_f = pool.submit(walk_entries, src_root, walked, hashes=not live, on_stat=_stat_keeper(stats))
+        claim_f = pool.submit(_claim, target)
+        try:
+            _empty(Access("host", dst_root), target)
+            progress(what, 0, 0)
+            _cp(src_root, dst_root, live=live, what=f"copy {source} -> {target}")
+        finally:
+            claim_f.result()
+            entries = walk_f.result()
+    root = os.lstat(src_root)
+    _set_root(dst_root, root)
+    if sync:
+        _sync(Access("host", dst_root), target)
+    sent = sum(int(v[1]) for v in stats.values() if v[0] == stat.S_IFREG)
+    progress(what, sent, len(entries))
+    seconds = time.monotonic() - began
+    log.info("%s (host -> host, cp -a): %d entries, %d bytes in %.2f s", what, len(entries), sent, seconds)
+    hashed = None
+    if not live:
+        hashed = Snapshot(entries, (stat.S_IMODE(root.st_mode), root.st_uid, root.st_gid), "host")
+    return CopyResult(
+        str(source),
+        str(target),
+        "host -> host",
+        False,
+        len(entries),
+        0,
+        sent,
+        seconds,
+        Baseline(listing_started, stats),
+        None,
+        entries,
+        hashed,
+    )
+
+
+def _cp(src_root: Path, dst_root: Path, *, live: bool, what: str) -> None:
+    """``cp -a SRC/. DST/`` (a live source may lose files under cp's feet: the next pass sends them)."""
+    argv = ["cp", "-a", "--", f"{src_root}/.", f"{dst_root}/"]
+    proc = _Proc(argv, what)
+    proc._start(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    # cp exits 1 for every error; while the source serves, vanished files are expected (not ENOSPC).
+    proc._finish((0, 1) if live else (0,), failed=False)
+
+
+def _set_root(dst_root: Path, want: os.stat_result) -> None:
+    """Give the target's top directory the source's owner and mode (after Podman's one-off chown)."""
+    fd = os.open(dst_root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, want.st_uid, want.st_gid)
+        os.fchmod(fd, stat.S_IMODE(want.st_mode))
+    finally:
+        os.close(fd)
+
+
 def transfer_volume(
     source: VolumeRef,
     target: VolumeRef,
@@ -484,13 +598,19 @@ def transfer_volume(
     The source's users must be stopped: what is verified is what the target
     will serve.
     """
-    result = copy_volume(source, target, baseline=baseline, progress=progress)
+    result = _copy(source, target, baseline=baseline, live=False, progress=progress, sync=False)
     still = None
     if trusted is not None and result.sent is not None:
         # Only what this pass did not touch stays trusted (a full pass touched everything).
         touched = set(result.sent)
         still = {p: d for p, d in trusted.items() if p not in touched}
-    verification = verify_copy(source, target, trusted=still, source_listing=result.listing)
+    # The target's filesystem is written out while it is read back: the same files either way.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="podshift-sync") as pool:
+        synced = pool.submit(_sync, access(target), target)
+        verification = verify_copy(
+            source, target, trusted=still, source_listing=result.listing, source_snapshot=result.source_snapshot
+        )
+        synced.result()
     if not verification.ok:
         raise TransferError(str(source), str(target), f"the copy does not match: {verification.difference}")
     return result, verification
