@@ -308,6 +308,10 @@ def _fmt_root(root: tuple[int, int, int]) -> str:
 
 def _xattr_difference(want: list[Entry], got: list[Entry]) -> tuple[str, str]:
     """Differing xattrs, compared in the namespaces (user., security. …) the target keeps at all."""
+    if {e.path: e.xattrs for e in want if e.type != "hardlink"} == {
+        e.path: e.xattrs for e in got if e.type != "hardlink"
+    }:
+        return "", ""  # identical everywhere (the common case): no namespace was dropped either
     kept = {k.split(".", 1)[0] for e in got for k in e.xattrs}
     by_path = {e.path: e for e in got if e.type != "hardlink"}
     dropped: set[str] = set()
