@@ -140,18 +140,23 @@ def peak_rss_mib(source: str) -> float:
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    """A free port on 127.0.0.1: in BENCH_PORTS ("low-high") when set, else any the kernel picks."""
+def free_ports(n: int) -> list[int]:
+    """*n* distinct free ports on 127.0.0.1: in BENCH_PORTS ("low-high") when set, else any the kernel picks."""
     low, _, high = os.environ.get("BENCH_PORTS", "0-0").partition("-")
-    for candidate in random.sample(range(int(low), int(high) + 1), int(high) - int(low) + 1):
+    chosen: list[int] = []
+    candidates = random.sample(range(int(low), int(high) + 1), int(high) - int(low) + 1) if int(high) else [0] * 64
+    for candidate in candidates:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", candidate))
             except OSError:
                 continue
             port: int = s.getsockname()[1]
-            return port
-    raise RuntimeError(f"no free port in BENCH_PORTS {low}-{high}")
+        if port not in chosen:
+            chosen.append(port)
+        if len(chosen) == n:
+            return chosen
+    raise RuntimeError(f"no {n} free ports in BENCH_PORTS {low}-{high}")
 
 
 def deploy(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> tuple[Path, int]:
@@ -162,7 +167,7 @@ def deploy(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> t
     compose = stack / "docker-compose.yml"
     text = compose.read_text().replace("name: phoenix-hydra", f"name: {name}")
     compose.write_text(text.replace("localhost/phoenix-hydra-", f"localhost/{name}-"))
-    ports = {s: free_port() for s in ("API", "WEB", "GATEWAY", "WORKER")}
+    ports = dict(zip(("API", "WEB", "GATEWAY", "WORKER"), free_ports(4), strict=True))
     (root / f"{name}-data").mkdir()
     env = [f"PHOENIX_{k}_PORT={v}" for k, v in ports.items()]
     env += [f"PHOENIX_SUBNET={NET}.{random.randint(150, 250)}.0/24", f"PHOENIX_DATA_DIR={root}/{name}-data"]  # noqa: S311
@@ -240,6 +245,8 @@ def compose_floor(docker: DockerRuntime, stack: Path, port: int) -> float | None
     on_docker, on_podman = provider_for(project, docker), provider_for(project, podman)
     try:
         on_podman.stop()
+        # The migration removed Docker's network: its containers go too, and are made again on its volumes.
+        on_docker.down()
         on_docker.up(build=False)
 
         def switch() -> None:
