@@ -467,8 +467,51 @@ def _copy(
         return _copy_direct(source, target, src.mountpoint, dst.mountpoint, live=live, progress=progress, sync=sync)
     entries: list[Entry] = []
     stats: dict[str, list[int | str]] = {}
-    if src.method == "host" and src.mountpoint is not None:
-        entries, stats = _listing(src.mountpoint)
+    walker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podshift-walk")
+    try:
+        walked = None
+        if src.method == "host" and src.mountpoint is not None:
+            if incremental:
+                entries, stats = _listing(src.mountpoint)
+            else:
+                # A full pass: the source is walked (content hashed unless it still changes) while it streams.
+                walked = walker.submit(
+                    walk_entries, src.mountpoint, entries, hashes=not live, on_stat=_stat_keeper(stats)
+                )
+        result = _pass(source, target, src, dst, entries, stats, baseline, live=live, progress=progress)
+        if walked is not None:
+            entries = walked.result()
+    finally:
+        walker.shutdown(wait=True)
+    if sync:
+        _sync(dst, target)
+    seconds = time.monotonic() - began
+    result.seconds = seconds
+    result.baseline = Baseline(listing_started, stats) if src.method == "host" else None
+    result.sent_entries = len(result.sent) if result.sent is not None else len(stats)
+    result.listing = entries if src.method == "host" else None
+    if walked is not None and not live and src.mountpoint is not None:
+        top = os.lstat(src.mountpoint)
+        result.source_snapshot = Snapshot(entries, (stat.S_IMODE(top.st_mode), top.st_uid, top.st_gid), "host")
+    log.info("%s (%s): %d entries, %d bytes in %.2f s", what, method, result.sent_entries, result.bytes, seconds)
+    return result
+
+
+def _pass(
+    source: VolumeRef,
+    target: VolumeRef,
+    src: Access,
+    dst: Access,
+    entries: list[Entry],
+    stats: dict[str, list[int | str]],
+    baseline: Baseline | None,
+    *,
+    live: bool,
+    progress: ProgressFn,
+) -> CopyResult:
+    """The tar part of :func:`_copy` (times, listing and baseline are filled in by the caller)."""
+    what = f"{source.name} -> {target}"
+    incremental = baseline is not None and src.method == "host" and dst.method != "api"
     send: list[str] | None = None
     remove: list[str] = []
     removed = 0
@@ -480,31 +523,24 @@ def _copy(
     else:
         _claim(target)
         _empty(dst, target)
-    total = sum(int(stats[p][1]) for p in (send if send is not None else stats) if p in stats)
+    # (A full pass's listing is still being taken: its size is not known yet.)
+    total = sum(int(stats[p][1]) for p in send if p in stats) if send is not None else 0
     counter = _Counter(what, progress, total)
     if send is not None and not send and not removed:
         sent_bytes = 0  # nothing changed since the baseline: not even the top directory is touched
     else:
         sent_bytes = _stream(src, dst, source, target, send, live=live, counter=counter)
-    if sync:
-        _sync(dst, target)
-    seconds = time.monotonic() - began
-    new_baseline = Baseline(listing_started, stats) if src.method == "host" else None
-    count = len(send) if send is not None else len(stats)
-    log.info("%s (%s): %d entries, %d bytes in %.2f s", what, method, count, sent_bytes, seconds)
     touched = None if send is None else sorted({*send, *remove})
     return CopyResult(
         str(source),
         str(target),
-        method,
+        f"{src.method} -> {dst.method}",
         incremental,
-        count,
+        0,
         removed,
         sent_bytes,
-        seconds,
-        new_baseline,
-        touched,
-        entries if src.method == "host" else None,
+        0.0,
+        sent=touched,
     )
 
 
