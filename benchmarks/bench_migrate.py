@@ -18,9 +18,10 @@ Downtime: the reference stack deployed on Docker with an empty api volume, and w
 ``podshift migrate`` (rootful) while the api's /health on 127.0.0.1 is probed every 100 ms; downtime =
 first failed to first good request.  Target: with data <= 2 x empty (medians of three alternating
 runs; a deploy and a migration take about a minute each).  Beside both, the Compose-only floor of each
-run, on the same stack once migrated: Docker's containers started again, then (probed the same way)
-``docker compose stop`` + the prepared Podman stack started to healthy (podshift's podman-compose driver,
-as the migration starts it).
+run, on the same stack once migrated: Docker's containers made again, then (probed the same way)
+``docker compose stop`` + removal of its networks (a stopped Docker bridge keeps its subnet, which
+Podman's bridge shares) + the prepared Podman stack started to healthy (podshift's podman-compose
+driver, as the migration starts it).
 
 BENCH_PREFIX (default i11-bench) names every volume, project and image it creates; BENCH_NET (default
 10.11) is the first two octets of the stacks' subnets.
@@ -47,6 +48,7 @@ from pathlib import Path
 from podshift.commands import run
 from podshift.compose import load_project, provider_for
 from podshift.engines import podman_runtime_for
+from podshift.migration.stack import stop_docker_stack
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.volumes.transfer import VolumeRef, access, transfer_volume
 
@@ -128,6 +130,7 @@ def measure(docker: DockerRuntime, source: str, target_rt: PodmanRuntime, label:
 CHILD = """
 import resource, sys
 from podshift.engines import podman_runtime_for
+from podshift.migration.stack import stop_docker_stack
 from podshift.runtimes import DockerRuntime
 from podshift.volumes.transfer import VolumeRef, transfer_volume
 docker, podman = DockerRuntime(), podman_runtime_for("root")
@@ -263,7 +266,9 @@ def compose_floor(docker: DockerRuntime, stack: Path, port: int) -> float | None
         on_docker.up(build=False)
 
         def switch() -> None:
-            on_docker.stop()
+            # `docker compose stop` plus the removal of Docker's networks: a stopped Docker bridge keeps its
+            # subnet, and Podman's bridge of the same subnet is then unreachable (as the migration does).
+            stop_docker_stack(docker, project)
             on_podman.up(build=False)
 
         return probed(port, switch)
