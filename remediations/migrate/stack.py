@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from podshift.errors import PodshiftError
-from podshift.migration.stack import docker_stack_stopped, podman_stack_healthy, start_podman_stack, stop_docker_stack
+from podshift.migration.stack import docker_stack_stopped, start_podman_stack, stop_docker_stack
 from podshift.remediation import CommandStep, Plan
+from podshift.stack_health import service_problems
 from podshift.steps import Step, StepContext, StepFailed
 
 from .common import RERUN, docker, podman
@@ -65,7 +66,7 @@ class StartPodman(Step):
         )
 
     def done(self, ctx: StepContext) -> bool:
-        return super().done(ctx) and not podman_stack_healthy(ctx.podman(), ctx.project)
+        return super().done(ctx) and not service_problems(ctx.podman(), ctx.project, image_healthchecks=False)
 
     def run(self, ctx: StepContext) -> str | None:
         runtime = podman(ctx, self.name)
@@ -77,7 +78,7 @@ class StartPodman(Step):
             start_podman_stack(runtime, project)
         except PodshiftError as e:
             raise StepFailed(self.name, str(e), "podshift recover failed-startup") from e
-        problems = podman_stack_healthy(runtime, project)
+        problems = service_problems(runtime, project, image_healthchecks=False)
         if problems:
             raise StepFailed(
                 self.name, f"not healthy under Podman: {'; '.join(problems)}", "podshift recover failed-startup"

@@ -9,8 +9,8 @@ from podshift.compose.provider import DockerComposeProvider
 from podshift.errors import CommandError, EngineUnavailable, PodshiftError
 from podshift.remediation import CommandStep, Plan
 from podshift.rollback.ports import docker_published, holders
-from podshift.rollback.verify import service_problems
 from podshift.runtimes.docker import DockerRuntime
+from podshift.stack_health import service_problems
 from podshift.steps import DONE, Step, StepContext, StepFailed
 
 from .common import RERUN, current_project, docker
