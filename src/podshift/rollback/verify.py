@@ -15,8 +15,8 @@ from pathlib import Path
 from podshift.backup.store import BackupStore
 from podshift.backup.tarscan import file_chunks
 from podshift.compose.model import ComposeProject
+from podshift.ports import docker_published, holders, listening
 from podshift.rollback.podman_side import find_project
-from podshift.rollback.ports import docker_published, holders, listening
 from podshift.rollback.snapshot import PodmanSnapshot
 from podshift.rollback.volumes import compare_since, read_entries
 from podshift.runtimes.docker import DockerRuntime
@@ -118,7 +118,7 @@ def port_problems(docker: DockerRuntime, project: ComposeProject) -> list[str]:
             continue
         others = [h for h in holders(p.published) if not h.is_docker]
         if others:
-            problems.append(f"{service}: port {p.published} is also held by {', '.join(h.describe() for h in others)}")
+            problems.append(f"{service}: port {p.published} is also held by {', '.join(h.who() for h in others)}")
         elif not listening(p.published):
             problems.append(f"{service}: nothing listens on port {p.published}")
     return problems
