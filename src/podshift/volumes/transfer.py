@@ -14,8 +14,11 @@ them* (shared/ENGINES.md measured them):
     anything else (a remote engine, a non-local driver, no root): the
     engine's own archive export/import.
 
-A copy is a tar stream from the source's tar straight into the target's tar
-(spliced, so the data never enters Python); verification walks both sides
+A full copy between two host-readable directories is ``cp -a`` (the kernel's
+copy_file_range), with the stopped source walked and hashed on the other core
+meanwhile, so verification reads only the target.  Any other copy is a tar
+stream from the source's tar straight into the target's tar (spliced, so the
+data never enters Python).  Verification walks both sides
 with the backup's walker (:func:`podshift.backup.direct.walk_entries`) or
 parses their tar streams (:func:`podshift.backup.tarscan.scan`) and compares
 the entries with :func:`podshift.backup.store.compare_entries`: content
