@@ -244,3 +244,17 @@ def test_journal_is_atomic_json_in_a_private_directory(tmp_path: Path) -> None:
     (state_dir / "migrate.json").write_text("{not json")
     with pytest.raises(Exception, match="not valid JSON"):
         StepJournal.open(tmp_path, "migrate")
+
+
+def test_an_action_session_ends_with_its_own_line_and_no_readiness_verdict(steps_tree: pytest.Pytester) -> None:
+    result = steps_tree.runpytest(*ARGS, *_project(steps_tree))
+    assert result.ret == 0, result.stdout.str()
+    assert result.stdout.lines[-1].startswith("podshift migrate: DONE (3 done)")
+    assert not [line for line in result.stdout.lines if line.startswith("podshift verdict:")], result.stdout.str()
+
+
+def test_a_readiness_session_still_ends_with_the_verdict(steps_tree: pytest.Pytester) -> None:
+    # The same tree and check without --migrate: a readiness run, its verdict is the last line.
+    result = steps_tree.runpytest("-m", "post_migration", "-p", "no:xdist", *_project(steps_tree))
+    assert result.ret == 0, result.stdout.str()
+    assert result.stdout.lines[-1].startswith("podshift verdict: READY"), result.stdout.str()
