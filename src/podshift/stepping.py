@@ -241,6 +241,11 @@ class StepRunner:
                 log=self._logger(),
             )
             stack.callback(self.ctx.close)
+            if not self.options.dry_run:
+                from podshift.cycles import begin_cycle
+
+                steps = [item.step for item in session.items if isinstance(item, StepItem)]
+                begin_cycle(self.ctx, steps)  # a new migrate -> rollback cycle starts from fresh journals
             result = yield
             if self.failed is None and not self.options.dry_run and self.outcomes:
                 journal.finish()
