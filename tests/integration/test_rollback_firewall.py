@@ -1,4 +1,4 @@
-"""Podman's leftover NAT rules on the real host: they do block a port, they are found, the named command removes them."""
+"""Podman's leftover NAT rules on the real host: they block a port, are found, and the named command removes them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import random
 import shlex
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 
@@ -83,6 +84,6 @@ def test_a_leftover_podman_nat_rule_blocks_the_port_and_is_named_with_the_comman
     assert f"iptables -t nat -A NETAVARK-HOSTPORT-DNAT -p tcp -m tcp --dport {listener}" in blocking.describe()
     # The command the report names, run as printed (a shell would split it the same), frees the port.
     command = blocking.describe().split("remove it: `")[1].rstrip("`")
-    os.spawnvp(os.P_WAIT, "iptables", shlex.split(command))
+    subprocess.run(shlex.split(command), check=True)
     assert _answers(listener), "the named command did not free the port"
     assert host_blocking_rules({listener}) == []

@@ -89,7 +89,8 @@ class Blocking:
     why: str
 
     def describe(self) -> str:
-        return f"port {self.port}: {self.why}: `iptables {self.rule.text()}`; remove it: `{shlex.join(self.rule.remove_argv())}`"
+        removal = shlex.join(self.rule.remove_argv())
+        return f"port {self.port}: {self.why}: `iptables {self.rule.text()}`; remove it: `{removal}`"
 
 
 def parse_rules(table: str, text: str) -> list[Rule]:
@@ -111,9 +112,7 @@ def _known(owner: str, live_ids: Collection[str]) -> bool:
     return any(i.startswith(owner) or owner.startswith(i) for i in live_ids)
 
 
-def blocking_rules(
-    rules: Iterable[Rule], ports: Collection[int], live_ids: Collection[str] | None
-) -> list[Blocking]:
+def blocking_rules(rules: Iterable[Rule], ports: Collection[int], live_ids: Collection[str] | None) -> list[Blocking]:
     """The rules that keep connections to *ports* from Docker's proxy.
 
     - nat: a rule in one of Podman's chains (``NETAVARK-*``, ``CNI-*``) for the port, naming a container
@@ -157,7 +156,7 @@ def rootful_podman_ids() -> set[str] | None:
     try:
         runtime.ping()
         return {str(c.id) for c in runtime.client.containers.list(all=True)}
-    except Exception:  # noqa: BLE001 - any failure: unknown, and then no NAT rule is called stale
+    except Exception:
         return None
     finally:
         runtime.close()
