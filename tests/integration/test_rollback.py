@@ -485,17 +485,20 @@ def _blocked_by_a_leftover_rule(moved: Moved, args: list[str]) -> None:
 
 
 # -- the whole cycle with podshift's own migrate ---------------------------------------------------------
-def test_full_cycle_backup_migrate_rollback_keep_data(on_docker: Moved) -> None:
-    """backup -> `podshift migrate` -> records under Podman -> `podshift rollback --force --keep-data`."""
+def test_full_cycle_backup_migrate_rollback_keep_data_cleanup(on_docker: Moved) -> None:
+    """backup -> `podshift migrate` -> records under Podman -> `rollback --force --keep-data --cleanup`:
+    every record served by Docker, and nothing of the project left on Podman."""
     migrated = on_docker.cli("migrate", "--use-backup", *_rootless_args(on_docker))
     assert migrated.returncode == 0, (migrated.stdout + migrated.stderr)[-4000:]
     on_docker.after = on_docker.write(2)
     assert {c.status for c in find_project(on_docker.podman, on_docker.name).containers} == {"running"}
+    created = StepJournal.open(on_docker.project_dir, "migrate").data("volumes-bulk-copy")["created"]
+    assert created, "the migration journaled the volumes it created"
 
-    result = on_docker.cli("rollback", "--force", "--keep-data", *_rootless_args(on_docker))
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    result = on_docker.cli("rollback", "--force", "--keep-data", "--cleanup", *_rootless_args(on_docker))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-4000:]
     assert set(on_docker.before + on_docker.after) <= on_docker.records()
-    assert find_project(on_docker.podman, on_docker.name).containers == ()
     # The compose file the migration rewrote for Podman is Docker's again, byte for byte.
     assert BackupStore(on_docker.project_dir).verify() == []
     snapshot = PodmanSnapshot(on_docker.project_dir)
@@ -504,6 +507,28 @@ def test_full_cycle_backup_migrate_rollback_keep_data(on_docker: Moved) -> None:
         assert _volume_matches(on_docker, snapshot, volume, since) == "", volume
     # Bind-mount owners the migration changed for rootless Podman are back (root's, as under Docker).
     assert os.stat(on_docker.env["PHOENIX_DATA_DIR"]).st_uid == 0
+    _nothing_of_the_project_on_podman(on_docker, out)
+
+
+def _nothing_of_the_project_on_podman(moved: Moved, output: str) -> None:
+    """After --cleanup: no container, pod, network or volume of the project on Podman; carried images gone
+    (or kept, with the reason, because a container uses the same image id); what went is listed."""
+    left = find_project(moved.podman, moved.name)
+    assert (left.containers, left.pods, left.networks, left.volumes) == ((), (), (), ()), left.describe()
+    assert not [v for v in moved.podman.client.volumes.list() if v.name.startswith(moved.name)]
+    cleanup = StepJournal.open(moved.project_dir, "rollback").data("cleanup")
+    assert sorted(cleanup["volumes_removed"]) == sorted(moved.project.named_volumes)
+    assert cleanup["volumes_kept"] == []
+    for ref in cleanup["images_removed"]:
+        assert moved.podman.image(ref) is None, ref
+        assert moved.docker.image(ref) is not None, ref
+    assert f"localhost/{PREFIX}phoenix-api:1" in cleanup["images_removed"] + cleanup["images_kept"]
+    for ref in cleanup["images_kept"]:
+        image = moved.podman.image(ref)
+        assert image is not None
+        assert moved.podman.client.containers.list(all=True, filters={"ancestor": image.id}), f"{ref} kept unused"
+    assert "removed from" in output, "the cleanup lists what it removed"
+    assert all(v in output for v in cleanup["volumes_removed"])
 
 
 @pytest.mark.parametrize("podman_target", ["podman"], indirect=True)
@@ -556,6 +581,36 @@ def test_a_second_cycle_rolls_back_again(moved: Moved) -> None:
     assert set(moved.before + moved.after + later) <= moved.records()
     assert StepJournal.open(moved.project_dir, "rollback").data("snapshot-podman")["created"] > created
     assert list((moved.project_dir / ".podshift").glob("rollback-*.json")), "the first cycle's journal is kept"
+
+
+@pytest.mark.parametrize("podman_target", ["podman"], indirect=True)
+def test_two_cycles_with_podshift_migrate_each_done(on_docker: Moved) -> None:
+    """migrate -> rollback -> migrate -> rollback: each reaches DONE; a new cycle starts from fresh journals."""
+    state = on_docker.project_dir / ".podshift"
+    written = list(on_docker.before)
+    created = []
+    for cycle in (1, 2):
+        # The first migration uses the backup made on Docker; the second makes a new one (the snapshot stays).
+        migrate = ["migrate", "--use-backup"] if cycle == 1 else ["migrate"]
+        migrated = on_docker.cli(*migrate)
+        out = migrated.stdout + migrated.stderr
+        assert migrated.returncode == 0, out[-4000:]
+        assert out.rstrip().splitlines()[-1].startswith("podshift migrate: DONE"), out[-2000:]
+        written += on_docker.write(2)
+        back = on_docker.cli("rollback", "--force", "--keep-data")
+        out = back.stdout + back.stderr
+        assert back.returncode == 0, out[-4000:]
+        assert out.rstrip().splitlines()[-1].startswith("podshift rollback: DONE"), out[-2000:]
+        assert set(written) <= on_docker.records()
+        assert find_project(on_docker.podman, on_docker.name).containers == ()
+        created.append(StepJournal.open(on_docker.project_dir, "rollback").data("snapshot-podman")["created"])
+        written += on_docker.write(1)  # under Docker again
+    assert created[1] > created[0], "the second rollback took its own snapshot"
+    # The first cycle's journals are kept aside, once each; the second cycle's are the current ones.
+    assert len(list(state.glob("migrate-*.json"))) == 1
+    assert len(list(state.glob("rollback-*.json"))) == 1
+    assert StepJournal.open(on_docker.project_dir, "migrate").finished()
+    assert StepJournal.open(on_docker.project_dir, "rollback").finished()
 
 
 # -- Docker down in the middle ------------------------------------------------------------------------------
