@@ -608,8 +608,9 @@ def test_two_cycles_with_podshift_migrate_each_done(on_docker: Moved) -> None:
         written += on_docker.write(1)  # under Docker again
     assert created[1] > created[0], "the second rollback took its own snapshot"
     # The first cycle's journals are kept aside, once each; the second cycle's are the current ones.
-    assert len(list(state.glob("migrate-*.json"))) == 1
-    assert len(list(state.glob("rollback-*.json"))) == 1
+    # (`migrate-<yyyymmdd>-<hhmmss>.json`; the migration's own state files are `migrate-<what>-<volume>.json`)
+    assert len(list(state.glob("migrate-2???????-??????*.json"))) == 1
+    assert len(list(state.glob("rollback-2???????-??????*.json"))) == 1
     assert StepJournal.open(on_docker.project_dir, "migrate").finished()
     assert StepJournal.open(on_docker.project_dir, "rollback").finished()
 
