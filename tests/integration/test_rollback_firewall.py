@@ -9,10 +9,14 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from podshift.compose import load_project
 from podshift.rollback.firewall import host_blocking_rules
+from podshift.rollback.preflight import prerequisites
+from podshift.runtimes import DockerRuntime, PodmanRuntime
 
 from .leftover_rules import NETAVARK, LeftRule, podman_nat_rule_left, rules_naming
 
@@ -87,3 +91,20 @@ def test_a_leftover_podman_nat_rule_blocks_the_port_and_is_named_with_the_comman
     subprocess.run(shlex.split(command), check=True)
     assert _answers(listener), "the named command did not free the port"
     assert host_blocking_rules({listener}) == []
+
+
+def test_verify_only_names_a_leftover_rule_on_a_published_port(
+    listener: int, left: LeftRule, tmp_path: Path, docker_runtime: DockerRuntime, podman_runtime: PodmanRuntime
+) -> None:
+    """`rollback --verify-only`'s prerequisites: the rule fails the port's finding, named with its removal."""
+    (tmp_path / "compose.yaml").write_text(
+        f"name: {PREFIX}fwcheck\nservices:\n  api:\n    image: localhost/podshift-helper:1\n"
+        f"    ports: ['127.0.0.1:{listener}:8080']\n"
+    )
+    project = load_project(tmp_path)
+    findings = prerequisites(project, docker_runtime, podman_runtime, keep_data=False)
+    firewall = [f for f in findings if f.what == f"port {listener} (firewall)"]
+    assert len(firewall) == 1, [f.render() for f in findings]
+    assert not firewall[0].ok
+    assert left.container_id in firewall[0].detail
+    assert "iptables -t nat -D NETAVARK-HOSTPORT-DNAT" in firewall[0].detail
