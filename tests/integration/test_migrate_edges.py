@@ -11,11 +11,13 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +33,7 @@ from podshift.steps import StepJournal
 from podshift.volumes.transfer import VolumeRef, snapshot
 
 from .conftest import http
-from .test_migrate import DockerStack, _kill_when, assert_migrated, clean_env, make_stack, migrate_cli, remove_stack
+from .test_migrate import DockerStack, assert_migrated, clean_env, make_stack, migrate_cli, remove_stack
 
 pytestmark = pytest.mark.xdist_group("migrate")
 PORTS = range(21200, 21300)
@@ -326,32 +328,78 @@ def test_docker_sock_mount_gets_the_podman_socket(
 # -- 5. kill -9 at every step boundary --------------------------------------------------------------------------
 BOUNDARIES = [step.name for step in MIGRATE_STEPS[:-1]]
 
+#: Loaded into the migration's session: after the step S2_PAUSE_AFTER ran (and was journaled), it says so in a
+#: file and waits, so that the kill lands exactly between that step and the next.
+PAUSE = """
+import os, pathlib, time
+import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    result = yield
+    step = getattr(item, "step", None)
+    if step is not None and step.name == os.environ.get("S2_PAUSE_AFTER"):
+        pathlib.Path(os.environ["S2_PAUSE_MARKER"]).write_text(step.name)
+        time.sleep(600)
+    return result
+"""
+
+
+def _kill_at_boundary(project: Path, work: Path, plugins: Path, boundary: str, timeout: float = 600) -> None:
+    """Run the migration, SIGKILL its whole process group once step *boundary* is done and the next not begun."""
+    marker = work / f"paused-{boundary}"
+    env = {
+        **clean_env(),
+        "PYTHONPATH": str(plugins),
+        "PYTEST_PLUGINS": "s2_pause",
+        "S2_PAUSE_AFTER": boundary,
+        "S2_PAUSE_MARKER": str(marker),
+    }
+    argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(project)]
+    proc = subprocess.Popen(
+        argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not marker.exists():
+            if proc.poll() is not None:
+                states = {n: e["state"] for n, e in StepJournal.open(project, "migrate").steps().items()}
+                raise AssertionError(f"the migration ended (rc {proc.returncode}) before {boundary}: {states}")
+            assert time.monotonic() < deadline, f"{boundary} never finished"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
 
 def test_kill_9_at_every_step_boundary_converges(
     docker_runtime: DockerRuntime, podman_runtime: PodmanRuntime, tmp_path: Path
 ) -> None:
-    """One stack, one migration killed after each step in turn (resuming each time), then run to the end.
-
-    Every kill lands once the journal says the step is done, i.e. at the
-    boundary or just inside the next step; the same command resumes from
-    there, so the chain covers a resume from every boundary.
+    """One stack, one migration killed between each pair of steps in turn (each run resuming the last), then run
+    to the end: the same end state as an uninterrupted migration, nothing made twice.
     """
     if podman_runtime.rootless:
         pytest.skip("rootful Podman needs root")
     s = s2_stack(docker_runtime)
     work = tmp_path / "work"
     work.mkdir()
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "s2_pause.py").write_text(textwrap.dedent(PAUSE))
     try:
         digest = snapshot(VolumeRef(s.docker, s.volume)).digest()
-        for boundary in BOUNDARIES:
-            _kill_when(s.dir, work, lambda st, b=boundary: st.get(b, {}).get("state") == "done")
+        for i, boundary in enumerate(BOUNDARIES):
+            _kill_at_boundary(s.dir, work, plugins, boundary)
             journal = StepJournal.open(s.dir, "migrate")
-            assert journal.state(boundary) == "done", boundary
+            assert [journal.state(b) for b in BOUNDARIES[: i + 1]] == ["done"] * (i + 1), boundary
+            assert journal.state(MIGRATE_STEPS[i + 1].name) == "pending", boundary  # killed before the next began
             assert not journal.finished()
             # Never a second copy: at most one Podman volume per declared one, one backup directory.
             made = sorted(v.name for v in podman_runtime.project_volumes(s.name))
             assert len(made) == len(set(made)) and set(made) <= set(s.project.named_volumes), made  # noqa: PT018
-            assert [p.name for p in s.dir.iterdir() if p.name.startswith(".docker-backup")] == [".docker-backup"]
+            backups = [p.name for p in s.dir.iterdir() if p.name.startswith(".docker-backup")]
+            assert backups == ([] if boundary == "prerequisites" else [".docker-backup"]), (boundary, backups)
         result = migrate_cli(s.dir, cwd=work)
         assert result.returncode == 0, result.stdout[-4000:]
         journal = StepJournal.open(s.dir, "migrate")
