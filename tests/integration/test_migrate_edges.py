@@ -33,7 +33,9 @@ from podshift.steps import StepJournal
 from podshift.volumes.transfer import VolumeRef, snapshot
 
 from .conftest import http
-from .test_migrate import DockerStack, assert_migrated, clean_env, make_stack, migrate_cli, remove_stack
+from .test_migrate import DockerStack, assert_migrated, clean_env, make_stack, migrate_cli, open_tun, remove_stack
+
+__all__ = ["open_tun"]  # a fixture (rootless: /dev/net/tun opened for the test)
 
 pytestmark = pytest.mark.xdist_group("migrate")
 PORTS = range(21200, 21300)
@@ -255,13 +257,27 @@ def _pid(engine: list[str], container: str) -> int:
     return int(out.stdout.strip())
 
 
+@pytest.mark.parametrize("target", ["rootful", "rootless"])
 def test_docker_sock_mount_gets_the_podman_socket(
-    docker_runtime: DockerRuntime, podman_runtime: PodmanRuntime, tmp_path: Path
+    docker_runtime: DockerRuntime, target: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    if podman_runtime.rootless:
-        pytest.skip("rootful Podman needs root")
+    """Migrated, the service's /var/run/docker.sock answers as Podman's API; the rollback puts the file back."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (rootful Podman, or driving the rootless user's)")
+    if target == "rootful":
+        podman_runtime: PodmanRuntime = request.getfixturevalue("podman_runtime")
+        socket_path, options, podman_cli = "/run/podman/podman.sock", [], ["podman"]
+    else:
+        podman_runtime = request.getfixturevalue("rootless_podman_runtime")
+        request.getfixturevalue("open_tun")  # the user's network needs /dev/net/tun
+        if podman_runtime.run_as is None:
+            pytest.skip("needs root driving a rootless user's Podman (PODSHIFT_ROOTLESS_USER)")
+        run_as = podman_runtime.run_as
+        socket_path = f"/run/user/{run_as.uid}/podman/podman.sock"
+        options, podman_cli = ["--rootless-user", run_as.user], run_as.wrap(["podman"])
     name = f"s2-sock-{uuid.uuid4().hex[:8]}"
     root = Path(tempfile.mkdtemp(prefix="s2-sock-"))
+    root.chmod(0o755)  # the rootless user reads the project
     stack = root / "stack"
     (stack / "data").mkdir(parents=True)
     (stack / "data" / "note").write_text("bind data\n")
@@ -282,11 +298,11 @@ def test_docker_sock_mount_gets_the_podman_socket(
         names = [c["Name"] for c in _socket_answers(_pid(["docker"], docker_container.name)).get("Components", [])]
         assert "Podman Engine" not in names, names  # under Docker it is Docker's socket (the test can fail)
 
-        result = migrate_cli(stack, cwd=work)
+        result = migrate_cli(stack, *options, cwd=work)
         assert result.returncode == 0, result.stdout[-4000:]
         assert "podshift migrate: DONE" in result.stdout
         rewritten = compose.read_text()
-        assert "- /run/podman/podman.sock:/var/run/docker.sock\n" in rewritten
+        assert f"- {socket_path}:/var/run/docker.sock\n" in rewritten
         # SELinux is absent here: the bind mounts get no label (the recorded getenforce says so).
         assert "- ./data:/data\n" in rewritten
         assert ":Z" not in rewritten and ":z" not in rewritten  # noqa: PT018 - either label would be wrong
@@ -295,11 +311,11 @@ def test_docker_sock_mount_gets_the_podman_socket(
         assert "podman.sock" in next(iter(journal.data("compose-rewrite")["files"].values()))["diff"]
 
         (podman_container,) = [c for c in podman_runtime.project_containers(name) if c.status == "running"]
-        version = _socket_answers(_pid(["podman"], podman_container.name))
+        version = _socket_answers(_pid(podman_cli, podman_container.name))
         assert "Podman Engine" in [c["Name"] for c in version.get("Components", [])], version
 
         back = subprocess.run(
-            [sys.executable, "-m", "podshift.cli", "rollback", "--force", "--project-dir", str(stack)],
+            [sys.executable, "-m", "podshift.cli", "rollback", "--force", "--project-dir", str(stack), *options],
             cwd=work,
             env=clean_env(),
             capture_output=True,
