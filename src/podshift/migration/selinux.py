@@ -23,7 +23,7 @@ from podshift.compose.model import ComposeProject, VolumeMount
 
 #: Host paths a label must never be put on (Podman would relabel them for one container).
 SYSTEM_PATHS = frozenset(
-    {"/", "/etc", "/usr", "/var", "/run", "/var/run", "/home", "/root", "/tmp", "/boot", "/dev", "/proc", "/sys"}
+    {"/", "/etc", "/usr", "/var", "/run", "/var/run", "/home", "/root", "/boot", "/dev", "/proc", "/sys"} | {"/tmp"}  # noqa: S108 - a path never to relabel, not a temporary file
 )
 
 
@@ -49,9 +49,7 @@ def _labellable(mount: VolumeMount) -> bool:
     if mount.type != "bind" or mount.selinux or not mount.source:
         return False
     source = Path(mount.source)
-    if str(source) in SYSTEM_PATHS or source.is_socket() or source.suffix == ".sock":
-        return False
-    return True
+    return not (str(source) in SYSTEM_PATHS or source.is_socket() or source.suffix == ".sock")
 
 
 def bind_labels(project: ComposeProject) -> dict[str, dict[str, str]]:

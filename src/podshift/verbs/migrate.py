@@ -51,7 +51,9 @@ def _run(args: argparse.Namespace) -> int:
         )
         return code
     print(f"podshift migrate: FAILED {at}; --auto-rollback: rolling back to Docker")
-    rolled = run_checks_session(args, markers="post_rollback", options=["--rollback", "--force"], report_stem="rollback")
+    rolled = run_checks_session(
+        args, markers="post_rollback", options=["--rollback", "--force"], report_stem="rollback"
+    )
     if rolled == EXIT_OK:
         outcome = "the rollback ran and succeeded: the stack runs under Docker again"
     else:
