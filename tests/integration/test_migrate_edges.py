@@ -47,6 +47,20 @@ def s2_stack(docker: DockerRuntime, **kwargs: Any) -> DockerStack:
     return make_stack(docker, prefix="s2", ports=PORTS, subnet=SUBNET, **kwargs)
 
 
+def _target(target: str, request: pytest.FixtureRequest) -> tuple[PodmanRuntime, list[str]]:
+    """The target Podman ("rootful" or "rootless", driven by root) and the migrate options that name it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (rootful Podman, or driving the rootless user's)")
+    if target == "rootful":
+        rootful: PodmanRuntime = request.getfixturevalue("podman_runtime")
+        return rootful, []
+    runtime: PodmanRuntime = request.getfixturevalue("rootless_podman_runtime")
+    if runtime.run_as is None:
+        pytest.skip("needs root driving a rootless user's Podman (PODSHIFT_ROOTLESS_USER)")
+    request.getfixturevalue("open_tun")  # the user's network needs /dev/net/tun
+    return runtime, ["--rootless-user", runtime.run_as.user]
+
+
 def last_line(result: subprocess.CompletedProcess[str]) -> str:
     lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
     assert lines, result.stderr[-2000:]
@@ -154,11 +168,13 @@ def pytest_podshift_steps(config, action, scenario):
 """
 
 
+@pytest.mark.parametrize("target", ["rootful", "rootless"])
 def test_failure_after_stop_hint_then_auto_rollback(
-    docker_runtime: DockerRuntime, podman_runtime: PodmanRuntime, tmp_path: Path
+    docker_runtime: DockerRuntime, target: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    if podman_runtime.rootless:
-        pytest.skip("rootful Podman needs root")
+    """A third party's step fails after Docker stopped: the hint names `podshift rollback`; with --auto-rollback
+    the rollback runs on its own and Docker serves the records again."""
+    podman_runtime, options = _target(target, request)
     s = s2_stack(docker_runtime)
     plugins = tmp_path / "plugins"
     plugins.mkdir()
@@ -169,7 +185,7 @@ def test_failure_after_stop_hint_then_auto_rollback(
     work.mkdir()
 
     def migrate(*args: str) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(s.dir), *args]
+        argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(s.dir), *options, *args]
         return subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=900, check=False)
 
     try:
@@ -178,7 +194,7 @@ def test_failure_after_stop_hint_then_auto_rollback(
         assert plain.returncode == 1, plain.stdout[-3000:]
         line = last_line(plain)
         assert "FAILED at step s2-explode" in line, line
-        assert f"podshift rollback --project-dir {s.dir}" in line
+        assert f"podshift rollback --project-dir {s.dir}{''.join(' ' + o for o in options)}`" in line
         assert not running(docker_runtime, s.name)  # Docker was stopped: the failure came after it
         assert StepJournal.open(s.dir, "migrate").state("stop-docker") == "done"
 
@@ -280,19 +296,12 @@ def test_docker_sock_mount_gets_the_podman_socket(
     docker_runtime: DockerRuntime, target: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Migrated, the service's /var/run/docker.sock answers as Podman's API; the rollback puts the file back."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root (rootful Podman, or driving the rootless user's)")
-    if target == "rootful":
-        podman_runtime: PodmanRuntime = request.getfixturevalue("podman_runtime")
-        socket_path, options, podman_cli = "/run/podman/podman.sock", [], ["podman"]
+    podman_runtime, options = _target(target, request)
+    if podman_runtime.run_as is None:
+        socket_path, podman_cli = "/run/podman/podman.sock", ["podman"]
     else:
-        podman_runtime = request.getfixturevalue("rootless_podman_runtime")
-        request.getfixturevalue("open_tun")  # the user's network needs /dev/net/tun
-        if podman_runtime.run_as is None:
-            pytest.skip("needs root driving a rootless user's Podman (PODSHIFT_ROOTLESS_USER)")
-        run_as = podman_runtime.run_as
-        socket_path = f"/run/user/{run_as.uid}/podman/podman.sock"
-        options, podman_cli = ["--rootless-user", run_as.user], run_as.wrap(["podman"])
+        socket_path = f"/run/user/{podman_runtime.run_as.uid}/podman/podman.sock"
+        podman_cli = podman_runtime.run_as.wrap(["podman"])
     name = f"s2-sock-{uuid.uuid4().hex[:8]}"
     root = Path(tempfile.mkdtemp(prefix="s2-sock-"))
     root.chmod(0o755)  # the rootless user reads the project

@@ -39,7 +39,10 @@ def _run(args: argparse.Namespace) -> int:
         return code
     failed, docker_stopped = _where_it_stopped(args)
     at = f"at step {failed}" if failed else "(no step failed: a post_migration check did)"
-    project_dir = args.project.project_dir
+    user = getattr(args, "rootless_user", None)
+    rollback = f"podshift rollback --project-dir {args.project.project_dir}" + (
+        f" --rootless-user {user}" if user else ""
+    )
     if not docker_stopped:
         if args.auto_rollback:  # the step's own line said why; here, why --auto-rollback did nothing
             print(f"podshift migrate: FAILED {at}; Docker was never stopped and still serves: nothing to roll back")
@@ -47,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.auto_rollback:
         print(
             f"podshift migrate: FAILED {at} after Docker was stopped; to bring the stack back under Docker run "
-            f"`podshift rollback --project-dir {project_dir}` (or fix the cause and run `podshift migrate` again)"
+            f"`{rollback}` (or fix the cause and run `podshift migrate` again)"
         )
         return code
     print(f"podshift migrate: FAILED {at}; --auto-rollback: rolling back to Docker")
@@ -59,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         outcome = (
             f"the rollback ran and FAILED (exit {rolled}; see reports/rollback.log): fix its cause and run "
-            f"`podshift rollback --project-dir {project_dir}` again"
+            f"`{rollback}` again"
         )
     print(f"podshift migrate: FAILED {at}; --auto-rollback: {outcome}")
     return code
