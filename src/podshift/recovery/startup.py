@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podshift.compose.model import ComposeProject
+from podshift.ports import PortHolder, holders
 from podshift.recovery.engines import podman
-from podshift.recovery.ports import PortHolder, holders
 from podshift.runtimes import PROJECT_LABEL, PodmanRuntime
 
 #: podman-compose's own label: containers without it are not recreated by ``podman-compose up``.
