@@ -37,7 +37,9 @@ def _run(args: argparse.Namespace) -> int:
     code = run_checks_session(args, markers="post_migration", options=options, report_stem="migrate")
     if code != EXIT_FAILED or args.dry_run:
         return code
-    failed, docker_stopped = _where_it_stopped(args)
+    failed, docker_stopped, interrupted = _where_it_stopped(args)
+    if interrupted:  # Ctrl-C/SIGTERM: the step's line says to run the same command again; no rollback unasked
+        return code
     at = f"at step {failed}" if failed else "(no step failed: a post_migration check did)"
     user = getattr(args, "rootless_user", None)
     rollback = f"podshift rollback --project-dir {args.project.project_dir}" + (
@@ -68,16 +70,17 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
-def _where_it_stopped(args: argparse.Namespace) -> tuple[str | None, bool]:
-    """(the step the journal says failed, whether Docker's stack was (being) stopped)."""
+def _where_it_stopped(args: argparse.Namespace) -> tuple[str | None, bool, bool]:
+    """(the step the journal says failed, whether Docker's stack was (being) stopped, whether it was interrupted)."""
     try:
         journal = StepJournal.open(args.project.project_dir, "migrate")
     except JournalCorrupt:
-        return None, True  # cannot tell: say what a stopped stack needs
+        return None, True, False  # cannot tell: say what a stopped stack needs
     steps = journal.steps()
     failed = next((name for name, e in steps.items() if e.get("state") == "failed"), None)
     stopped = steps.get(STOP_STEP, {}).get("state") in ("running", "done", "failed")
-    return failed, stopped
+    interrupted = failed is not None and str(steps[failed].get("error", "")).startswith("interrupted")
+    return failed, stopped, interrupted
 
 
 VERB = Verb(
