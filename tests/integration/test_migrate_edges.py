@@ -27,7 +27,6 @@ import pytest
 
 from podshift.commands import run
 from podshift.compose import load_project, provider_for
-from podshift.errors import PodshiftError
 from podshift.remediations.migrate import MIGRATE_STEPS
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.steps import StepJournal
@@ -353,19 +352,8 @@ def test_docker_sock_mount_gets_the_podman_socket(
         assert back.returncode == 0, back.stdout[-4000:]
         assert compose.read_bytes() == original  # the rollback put the operator's compose file back
         assert running(docker_runtime, name) == {"agent"}
-    finally:
-        for runtime in (docker_runtime, podman_runtime):
-            provider = provider_for(project, runtime)
-            try:
-                provider.down(volumes=True)
-            except PodshiftError as e:  # teardown goes on: what is left is removed below
-                print(f"teardown: {e}")
-            finally:
-                provider.close()
-            for v in project.named_volumes:
-                runtime.volume_remove(v, force=True)
-            runtime.image_remove(f"localhost/{name}:1")
-        shutil.rmtree(root, ignore_errors=True)
+    finally:  # both engines' containers, volumes and the image, then the directory
+        remove_stack(DockerStack(root, stack, name, {}, project, docker_runtime, []), podman_runtime)
 
 
 # -- 5. kill -9 at every step boundary --------------------------------------------------------------------------
