@@ -2,10 +2,12 @@
 
 Data (as the issue "Migration" asks): 64 x 4 MiB half-random files + 20,000 x 4 KiB files (~335 MiB), and
 a quarter of it (16 x 4 MiB + 5,000 x 4 KiB, ~86 MiB) for the memory figure, written into a real Docker
-volume.  Measured in this process, median (and minimum) of three runs, each into a fresh target volume:
+volume.  Measured in this process, median (and minimum) of three runs, each into a fresh target volume,
+floor and podshift in alternating order, the copies removed only after both were timed:
 
   floor     cp -a <docker mountpoint>/. <podman mountpoint>/ && sync          (root, rootful Podman)
-  podshift  copy_volume + verify_copy (sha256 of every file on both sides, owners, modes, links, xattrs)
+  podshift  transfer_volume: copy + verification (sha256 of every file on both sides, owners, modes, links,
+            xattrs, the top directory), as a migration's final pass and a rollback's step 4 run it
   rootless  the same into the rootless user's volume (path reported: podman unshare + tar)
 
 and the peak RSS of a copy+verify in a fresh child process at both sizes (flat within 10% expected).
@@ -15,8 +17,14 @@ medians beside minimums.
 Downtime: the reference stack deployed on Docker with an empty api volume, and with ~335 MiB in it; a
 ``podshift migrate`` (rootful) while the api's /health on 127.0.0.1 is probed every 100 ms; downtime =
 first failed to first good request.  Target: with data <= 2 x empty (medians of three alternating
-runs; a deploy and a migration take about a minute each).  The Compose-only floor (stop + start of a
-prepared Podman stack) is not measured here.
+runs; a deploy and a migration take about a minute each).  Beside both, the Compose-only floor of each
+run, on the same stack once migrated: Docker's containers made again, then (probed the same way)
+``docker compose stop`` + removal of its networks (a stopped Docker bridge keeps its subnet, which
+Podman's bridge shares) + the prepared Podman stack started to healthy (podshift's podman-compose
+driver, as the migration starts it).
+
+BENCH_PREFIX (default i11-bench) names every volume, project and image it creates; BENCH_NET (default
+10.11) is the first two octets of the stacks' subnets.
 """
 
 from __future__ import annotations
@@ -40,12 +48,15 @@ from pathlib import Path
 from podshift.commands import run
 from podshift.compose import load_project, provider_for
 from podshift.engines import podman_runtime_for
+from podshift.migration.stack import stop_docker_stack
 from podshift.runtimes import DockerRuntime, PodmanRuntime
-from podshift.volumes.transfer import VolumeRef, access, copy_volume, verify_copy
+from podshift.volumes.transfer import VolumeRef, access, transfer_volume
 
 TARGET = 1.5
 RUNS = 3
 FULL, QUARTER = (64, 20000), (16, 5000)
+PREFIX = os.environ.get("BENCH_PREFIX", "i11-bench")
+NET = os.environ.get("BENCH_NET", "10.11")
 
 
 def fill(root: Path, big: int, small: int) -> None:
@@ -73,32 +84,43 @@ def stats(values: list[float]) -> str:
 
 
 def measure(docker: DockerRuntime, source: str, target_rt: PodmanRuntime, label: str) -> dict[str, object]:
+    """Floor and podshift, each into its own fresh volume, in alternating order; the copies go after both.
+
+    (Removing a 335 MiB copy right before a timed run would charge that run with the deletion's writeback
+    and discards: whichever came second would pay for the first.)
+    """
     floor: list[float] = []
     ours: list[float] = []
     method = ""
     made: list[str] = []
     try:
-        for _ in range(RUNS):
-            name = f"i11-bench-{uuid.uuid4().hex[:8]}"
-            target_rt.volume_create(name)
-            made.append(name)
-            src = access(VolumeRef(docker, source)).mountpoint
-            dst = access(VolumeRef(target_rt, name)).mountpoint
-            if not target_rt.rootless:
-                cp = ["sh", "-c", 'cp -a "$0"/. "$1"/ && sync', str(src), str(dst)]
-                floor.append(timed(lambda cp=cp: subprocess.run(cp, check=True)))
-                target_rt.volume_remove(name, force=True)
+        for i in range(RUNS):
+            names = [f"{PREFIX}-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+            for name in names:
                 target_rt.volume_create(name)
-            target = VolumeRef(target_rt, name)
+                made.append(name)
+            src = access(VolumeRef(docker, source)).mountpoint
+            dst = access(VolumeRef(target_rt, names[0])).mountpoint
+            cp = ["sh", "-c", 'cp -a "$0"/. "$1"/ && sync', str(src), str(dst)]
+            target = VolumeRef(target_rt, names[1])
 
             def move(target: VolumeRef = target) -> None:
                 nonlocal method
-                result = copy_volume(VolumeRef(docker, source), target)
+                result, verification = transfer_volume(VolumeRef(docker, source), target)  # raises on a mismatch
                 method = result.method
-                verification = verify_copy(VolumeRef(docker, source), target)
                 assert verification.ok, verification.difference
 
-            ours.append(timed(move))
+            def copy(cp: list[str] = cp) -> None:
+                subprocess.run(cp, check=True)
+
+            # The rootless user's volume directory is not the one its containers see: no cp floor there.
+            jobs = [(ours, move)] if target_rt.rootless else [(floor, copy), (ours, move)]
+            for into, job in jobs if i % 2 == 0 else reversed(jobs):
+                into.append(timed(job))
+            for name in names:
+                target_rt.volume_remove(name, force=True)
+                made.remove(name)
+            subprocess.run(["sync"], check=True)
     finally:
         for name in made:
             target_rt.volume_remove(name, force=True)
@@ -108,13 +130,13 @@ def measure(docker: DockerRuntime, source: str, target_rt: PodmanRuntime, label:
 CHILD = """
 import resource, sys
 from podshift.engines import podman_runtime_for
+from podshift.migration.stack import stop_docker_stack
 from podshift.runtimes import DockerRuntime
-from podshift.volumes.transfer import VolumeRef, copy_volume, verify_copy
+from podshift.volumes.transfer import VolumeRef, transfer_volume
 docker, podman = DockerRuntime(), podman_runtime_for("root")
 podman.volume_create(sys.argv[2])
 try:
-    copy_volume(VolumeRef(docker, sys.argv[1]), VolumeRef(podman, sys.argv[2]))
-    assert verify_copy(VolumeRef(docker, sys.argv[1]), VolumeRef(podman, sys.argv[2])).ok
+    assert transfer_volume(VolumeRef(docker, sys.argv[1]), VolumeRef(podman, sys.argv[2]))[1].ok
 finally:
     podman.volume_remove(sys.argv[2], force=True)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
@@ -123,7 +145,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 def peak_rss_mib(source: str) -> float:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, source, f"i11-bench-{uuid.uuid4().hex[:8]}"],
+        [sys.executable, "-c", CHILD, source, f"{PREFIX}-{uuid.uuid4().hex[:8]}"],
         capture_output=True,
         text=True,
         check=True,
@@ -134,25 +156,37 @@ def peak_rss_mib(source: str) -> float:
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def free_ports(n: int) -> list[int]:
+    """*n* distinct free ports on 127.0.0.1: in BENCH_PORTS ("low-high") when set, else any the kernel picks."""
+    low, _, high = os.environ.get("BENCH_PORTS", "0-0").partition("-")
+    chosen: list[int] = []
+    candidates = random.sample(range(int(low), int(high) + 1), int(high) - int(low) + 1) if int(high) else [0] * 64
+    for candidate in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            port: int = s.getsockname()[1]
+        if port not in chosen:
+            chosen.append(port)
+        if len(chosen) == n:
+            return chosen
+    raise RuntimeError(f"no {n} free ports in BENCH_PORTS {low}-{high}")
 
 
 def deploy(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> tuple[Path, int]:
     """phoenix-hydra on Docker under unique names; (project dir, api port)."""
-    name = f"i11-bench-{uuid.uuid4().hex[:8]}"
+    name = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
     stack = root / name
     shutil.copytree(REPO / "examples" / "phoenix-hydra", stack)
     compose = stack / "docker-compose.yml"
     text = compose.read_text().replace("name: phoenix-hydra", f"name: {name}")
     compose.write_text(text.replace("localhost/phoenix-hydra-", f"localhost/{name}-"))
-    ports = {s: free_port() for s in ("API", "WEB", "GATEWAY", "WORKER")}
+    ports = dict(zip(("API", "WEB", "GATEWAY", "WORKER"), free_ports(4), strict=True))
     (root / f"{name}-data").mkdir()
     env = [f"PHOENIX_{k}_PORT={v}" for k, v in ports.items()]
-    env += [f"PHOENIX_SUBNET=10.11.{random.randint(150, 250)}.0/24", f"PHOENIX_DATA_DIR={root}/{name}-data"]  # noqa: S311
+    env += [f"PHOENIX_SUBNET={NET}.{random.randint(150, 250)}.0/24", f"PHOENIX_DATA_DIR={root}/{name}-data"]  # noqa: S311
     (stack / ".env").write_text("\n".join(env) + "\n")
     run([str(stack / "compose/base/build-base.sh"), "docker"], timeout=300).check()
     provider = provider_for(load_project(stack), docker)
@@ -180,30 +214,71 @@ def probe(port: int, stop: threading.Event, samples: list[tuple[float, bool]]) -
         stop.wait(max(0.0, 0.1 - (time.monotonic() - t)))
 
 
-def downtime(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> float:
-    stack, port = deploy(docker, root, data)
+def probed(port: int, action: Callable[[], None]) -> float:
+    """Downtime of the api while *action* runs: first failed to first good probe (0 when none failed)."""
     samples: list[tuple[float, bool]] = []
     stop = threading.Event()
     thread = threading.Thread(target=probe, args=(port, stop, samples))
     thread.start()
     try:
-        env = {k: v for k, v in os.environ.items() if k != "PODSHIFT_ROOTLESS_USER"}
-        argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(stack)]
-        done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(done.stdout[-2000:])
+        action()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not (samples and samples[-1][1]):
             time.sleep(0.1)
     finally:
         stop.set()
         thread.join()
-        teardown(docker, stack)
     first_bad = next((t for t, ok in samples if not ok), None)
     if first_bad is None:
         return 0.0
     first_good = next((t for t, ok in samples if ok and t > first_bad), samples[-1][0])
     return first_good - first_bad
+
+
+def downtime(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> tuple[float, float | None]:
+    """(downtime of ``podshift migrate``, downtime of the Compose-only switch of the same stack)."""
+    stack, port = deploy(docker, root, data)
+
+    def migrate() -> None:
+        env = {k: v for k, v in os.environ.items() if k != "PODSHIFT_ROOTLESS_USER"}
+        argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(stack)]
+        done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(done.stdout[-2000:])
+
+    try:
+        ours = probed(port, migrate)
+        floor = compose_floor(docker, stack, port)
+    finally:
+        teardown(docker, stack)
+    return ours, floor
+
+
+def compose_floor(docker: DockerRuntime, stack: Path, port: int) -> float | None:
+    """The migrated stack back on Docker (untimed), then ``docker compose stop`` + Podman's start to healthy."""
+    project = load_project(stack)
+    podman = podman_runtime_for("root")
+    on_docker, on_podman = provider_for(project, docker), provider_for(project, podman)
+    try:
+        on_podman.stop()
+        # The migration removed Docker's network: its containers go too, and are made again on its volumes.
+        on_docker.down()
+        on_docker.up(build=False)
+
+        def switch() -> None:
+            # `docker compose stop` plus the removal of Docker's networks: a stopped Docker bridge keeps its
+            # subnet, and Podman's bridge of the same subnet is then unreachable (as the migration does).
+            stop_docker_stack(docker, project)
+            on_podman.up(build=False)
+
+        return probed(port, switch)
+    except Exception as e:  # the floor is a reference figure: report it missing rather than lose the run
+        print(f"compose floor: {e}")
+        return None
+    finally:
+        on_docker.close()
+        on_podman.close()
+        podman.close()
 
 
 def teardown(docker: DockerRuntime, stack: Path) -> None:
@@ -235,7 +310,7 @@ def main() -> int:
     volumes = {}
     try:
         for label, (big, small) in (("full", FULL), ("quarter", QUARTER)):
-            name = f"i11-bench-src-{uuid.uuid4().hex[:8]}"
+            name = f"{PREFIX}-src-{uuid.uuid4().hex[:8]}"
             docker.volume_create(name)
             volumes[label] = name
             mp = access(VolumeRef(docker, name)).mountpoint
@@ -252,7 +327,7 @@ def main() -> int:
             ratio = ours / floor
             print(f"{r['label']}: podshift ({r['method']}) {stats(r['podshift'])}; ratio {ratio:.2f} x floor")  # type: ignore[arg-type]
             report[str(r["label"])] = {"median": ours, "ratio": ratio, "method": r["method"]}
-        print(f"floor cp -a && sync: {stats(results[0]['floor'])}")  # type: ignore[arg-type]
+        print(f"floor cp -a && sync: {stats(results[0]['floor'])}; load average {os.getloadavg()}")  # type: ignore[arg-type]
         rootful_ratio = statistics.median(results[0]["podshift"]) / floor  # type: ignore[arg-type]
         ok = rootful_ratio <= TARGET
         quarter, full = peak_rss_mib(volumes["quarter"]), peak_rss_mib(volumes["full"])
@@ -260,22 +335,30 @@ def main() -> int:
         shape = "flat" if flat else "NOT flat"
         print(f"peak RSS: {quarter:.1f} MiB at ~86 MiB of data, {full:.1f} MiB at ~335 MiB ({shape})")
         report["peak_rss_mib"] = {"quarter": quarter, "full": full}
-        root = Path(tempfile.mkdtemp(prefix="i11-bench-"))
+        root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
         try:
             # Alternating, medians of three: the machine's load drifts over minutes.
-            empties, fulls = [], []
+            empties: list[float] = []
+            fulls: list[float] = []
+            floors: list[float] = []
             for _ in range(RUNS):
-                empties.append(downtime(docker, root, None))
-                fulls.append(downtime(docker, root, FULL))
+                for data, into in ((None, empties), (FULL, fulls)):
+                    ours_dt, floor_dt = downtime(docker, root, data)
+                    into.append(ours_dt)
+                    if floor_dt is not None:
+                        floors.append(floor_dt)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         dt_empty, dt_full = statistics.median(empties), statistics.median(fulls)
         dt_ratio = dt_full / max(dt_empty, 0.1)
+        dt_floor = statistics.median(floors) if floors else None
         print(
             f"downtime: median {dt_empty:.2f} s with an empty volume, {dt_full:.2f} s with ~335 MiB "
-            f"({dt_ratio:.2f} x; runs {[round(x, 2) for x in empties]} / {[round(x, 2) for x in fulls]})"
+            f"({dt_ratio:.2f} x; runs {[round(x, 2) for x in empties]} / {[round(x, 2) for x in fulls]}); "
+            f"Compose-only floor (docker compose stop + prepared Podman stack to healthy): "
+            + (f"median {dt_floor:.2f} s (runs {[round(x, 2) for x in floors]})" if dt_floor is not None else "failed")
         )
-        report["downtime"] = {"empty": empties, "full": fulls, "ratio": dt_ratio}
+        report["downtime"] = {"empty": empties, "full": fulls, "ratio": dt_ratio, "compose_floor": floors}
         print(json.dumps(report))
         good = ok and flat and dt_ratio <= 2
         targets = f"move <= {TARGET} x floor, memory within 10%, downtime <= 2 x"

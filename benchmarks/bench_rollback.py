@@ -15,7 +15,9 @@ volume filled with N x 4 MiB + M x 4 KiB files (full size: 64 x 4 MiB + 20,000 x
   snapshot       PodmanSnapshot.create of the data on Podman (step 2: same code, Podman engine)
 
 Targets (issue #12): copy <= 1.5 x copy floor (rootful); the snapshot at the backup's speed.
-BENCH_SCALE (default 1.0) scales the data, BENCH_ROUNDS (default 3) the rounds.
+BENCH_SCALE (default 1.0) scales the data, BENCH_ROUNDS (default 3) the rounds; BENCH_PREFIX (default
+i12-bench) names the stack, its images and volumes, BENCH_PORTS (default 21200-21299) and BENCH_NET
+(default 10.12) pick its ports and subnet.
 """
 
 from __future__ import annotations
@@ -53,11 +55,14 @@ SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BIG, SMALL = int(64 * SCALE), int(20000 * SCALE)
 COPY_TARGET = 1.5
+PREFIX = os.environ.get("BENCH_PREFIX", "i12-bench")
+PORTS = tuple(int(p) for p in os.environ.get("BENCH_PORTS", "21200-21299").split("-", 1))
+NET = os.environ.get("BENCH_NET", "10.12")
 
 
 def free_ports(n: int) -> list[int]:
     chosen = []
-    for port in random.sample(range(21200, 21300), 100):
+    for port in random.sample(range(PORTS[0], PORTS[1] + 1), PORTS[1] + 1 - PORTS[0]):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -66,7 +71,7 @@ def free_ports(n: int) -> list[int]:
         chosen.append(port)
         if len(chosen) == n:
             return chosen
-    raise RuntimeError("no free ports in 21200-21299")
+    raise RuntimeError(f"no free ports in {PORTS[0]}-{PORTS[1]}")
 
 
 @dataclass
@@ -93,17 +98,17 @@ class Stack:
 
 
 def make_stack(docker: DockerRuntime, podman: PodmanRuntime) -> Stack:
-    root = Path(tempfile.mkdtemp(prefix="i12-bench-"))
+    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
     root.chmod(0o755)
     shutil.copytree(EXAMPLE, root / "stack")
-    name = f"i12-bench-{uuid.uuid4().hex[:6]}"
+    name = f"{PREFIX}-{uuid.uuid4().hex[:6]}"
     compose = root / "stack" / "docker-compose.yml"
     text = compose.read_text().replace("name: phoenix-hydra", f"name: {name}")
-    compose.write_text(text.replace("localhost/phoenix-hydra-", "localhost/i12-phoenix-"))
+    compose.write_text(text.replace("localhost/phoenix-hydra-", f"localhost/{PREFIX}-phoenix-"))
     (root / "data").mkdir()
     ports = dict(zip(("api", "web", "gateway", "worker"), free_ports(4), strict=True))
     env = {f"PHOENIX_{s.upper()}_PORT": str(p) for s, p in ports.items()}
-    env |= {"PHOENIX_SUBNET": f"10.12.{random.randint(200, 250)}.0/24", "PHOENIX_DATA_DIR": str(root / "data")}  # noqa: S311
+    env |= {"PHOENIX_SUBNET": f"{NET}.{random.randint(200, 250)}.0/24", "PHOENIX_DATA_DIR": str(root / "data")}  # noqa: S311
     s = Stack(root, name, env, ports, docker, podman)
     for engine in ("docker", "podman"):
         run([str(s.dir / "compose/base/build-base.sh"), engine], timeout=300).check()
@@ -303,6 +308,7 @@ def main() -> int:
         f"{med(results['cp'])} (target <= {COPY_TARGET}): {'met' if copy_ratio <= COPY_TARGET else 'NOT met'}"
     )
     print(f"snapshot (Podman) {med(results['snap'])} = {snap_ratio:.2f} x backup (Docker) {med(results['bk'])}")
+    print(f"load average {os.getloadavg()}")
     return 0
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from podshift.backup.restore import restore_volume
 from podshift.backup.store import BackupStore
+from podshift.backup.tarscan import Entry
 from podshift.compose.model import ComposeProject
 from podshift.errors import EngineUnavailable, PodshiftError
 from podshift.remediation import Plan, VolumeMove
@@ -167,10 +168,13 @@ class MigrateData(Step):
             if source == "podman":
                 if podman_rt is None:  # _source_of only says "podman" with an engine at hand
                     raise PodshiftError("Podman is needed to copy its data, and is not connected")
-                self._copy_from_podman(ctx, podman_rt, docker_rt, volume)
+                # The copy was verified entry by entry against Podman's volume as it was read: comparing
+                # that reading with the snapshot proves the Docker volume too, without reading it again.
+                copied = self._copy_from_podman(ctx, podman_rt, docker_rt, volume)
             else:
                 restore_volume(store, volume, docker_rt, volume, trust_backup=ctx.options.trust_backup, into_empty=True)
-            difference = compare_since(archive.entries, read_entries(docker_rt, volume))
+                copied = read_entries(docker_rt, volume)
+            difference = compare_since(archive.entries, copied)
             if difference:
                 raise PodshiftError(f"the copy does not match {store.path.name}: {difference}")
             phase(VERIFIED)
@@ -182,17 +186,22 @@ class MigrateData(Step):
         return f"{volume}: {what} in place, verified ({len(archive.entries)} entries)"
 
     @staticmethod
-    def _copy_from_podman(ctx: StepContext, podman_rt: PodmanRuntime, docker_rt: DockerRuntime, volume: str) -> None:
+    def _copy_from_podman(
+        ctx: StepContext, podman_rt: PodmanRuntime, docker_rt: DockerRuntime, volume: str
+    ) -> list[Entry]:
         """Podman's volume into Docker's one of the same name (emptied first), verified against the source.
 
         podshift.volumes.transfer picks the fastest path that keeps in-container
-        owners (host tar for rootful Podman, ``podman unshare tar`` for a rootless
-        user's volume) and compares both sides entry by entry, top directory included.
+        owners (``cp -a`` between the directories for rootful Podman, ``podman
+        unshare tar`` for a rootless user's volume) and compares both sides entry
+        by entry, top directory included.  Returns the source's entries as read
+        (each equal to the copy's).
         """
-        result, _verification = transfer_volume(
+        result, verification = transfer_volume(
             VolumeRef(podman_rt, volume), VolumeRef(docker_rt, volume), progress=ctx.progress
         )
         ctx.log.info(
             "copied %s -> %s (%s): %d bytes in %.2f s", result.source, result.target, result.method, result.bytes,
             result.seconds,
         )  # fmt: skip
+        return verification.source.entries

@@ -14,8 +14,11 @@ them* (shared/ENGINES.md measured them):
     anything else (a remote engine, a non-local driver, no root): the
     engine's own archive export/import.
 
-A copy is a tar stream from the source's tar straight into the target's tar
-(spliced, so the data never enters Python); verification walks both sides
+A full copy between two host-readable directories is ``cp -a`` (the kernel's
+copy_file_range), with the stopped source walked and hashed on the other core
+meanwhile, so verification reads only the target.  Any other copy is a tar
+stream from the source's tar straight into the target's tar (spliced, so the
+data never enters Python).  Verification walks both sides
 with the backup's walker (:func:`podshift.backup.direct.walk_entries`) or
 parses their tar streams (:func:`podshift.backup.tarscan.scan`) and compares
 the entries with :func:`podshift.backup.store.compare_entries`: content
@@ -217,6 +220,7 @@ def verify_copy(
     *,
     trusted: Mapping[str, str] | None = None,
     source_listing: list[Entry] | None = None,
+    source_snapshot: Snapshot | None = None,
 ) -> Verification:
     """Compare *target* with *source* entry by entry (both read at once, one core each).
 
@@ -228,7 +232,11 @@ def verify_copy(
     proportional to what changed after the bulk copy.  *source_listing*: with
     *trusted*, the metadata listing of the (stopped) source a copy pass has just
     taken (:attr:`CopyResult.listing`), so the source is not walked twice.
+    *source_snapshot*: the stopped source as a full pass read it while copying
+    (:attr:`CopyResult.source_snapshot`); then only the target is read.
     """
+    if source_snapshot is not None:
+        return compare_snapshots(source_snapshot, snapshot(target))
     src_access = access(source)
     both_host = src_access.method == "host" and access(target).method == "host"
     use = trusted if both_host else None
@@ -303,6 +311,10 @@ def _fmt_root(root: tuple[int, int, int]) -> str:
 
 def _xattr_difference(want: list[Entry], got: list[Entry]) -> tuple[str, str]:
     """Differing xattrs, compared in the namespaces (user., security. …) the target keeps at all."""
+    if {e.path: e.xattrs for e in want if e.type != "hardlink"} == {
+        e.path: e.xattrs for e in got if e.type != "hardlink"
+    }:
+        return "", ""  # identical everywhere (the common case): no namespace was dropped either
     kept = {k.split(".", 1)[0] for e in got for k in e.xattrs}
     by_path = {e.path: e for e in got if e.type != "hardlink"}
     dropped: set[str] = set()
@@ -345,7 +357,7 @@ class CopyResult:
     incremental: bool
     sent_entries: int
     removed_entries: int
-    bytes: int  # tar stream bytes
+    bytes: int  # tar stream bytes (a host -> host full pass: file bytes copied)
     seconds: float
     #: the listing a later pass compares with (host-readable sources only)
     baseline: Baseline | None = field(default=None, repr=False)
@@ -353,11 +365,12 @@ class CopyResult:
     sent: list[str] | None = field(default=None, repr=False)
     #: the source's metadata listing this pass took (host-readable sources only)
     listing: list[Entry] | None = field(default=None, repr=False)
+    #: the stopped source read (content hashed) while it was copied: :func:`verify_copy` need not read it again
+    source_snapshot: Snapshot | None = field(default=None, repr=False)
 
 
-def _listing(root: Path) -> tuple[list[Entry], dict[str, list[int | str]]]:
-    """The metadata walk of a host-readable volume: entries plus the stats a later pass compares."""
-    stats: dict[str, list[int | str]] = {}
+def _stat_keeper(stats: dict[str, list[int | str]]) -> Callable[[str, os.stat_result], None]:
+    """An ``on_stat`` hook filling *stats* with what a later pass compares (see :class:`Baseline`)."""
 
     def keep(rel: str, st: os.stat_result) -> None:
         stats[rel] = [
@@ -371,7 +384,13 @@ def _listing(root: Path) -> tuple[list[Entry], dict[str, list[int | str]]]:
             st.st_ino,
         ]
 
-    entries = walk_entries(root, hashes=False, on_stat=keep)
+    return keep
+
+
+def _listing(root: Path) -> tuple[list[Entry], dict[str, list[int | str]]]:
+    """The metadata walk of a host-readable volume: entries plus the stats a later pass compares."""
+    stats: dict[str, list[int | str]] = {}
+    entries = walk_entries(root, hashes=False, on_stat=_stat_keeper(stats))
     return entries, stats
 
 
@@ -423,15 +442,78 @@ def copy_volume(
     (the next pass sends those files again).  The copy is not verified here:
     call :func:`verify_copy` once the source's users are stopped.
     """
+    return _copy(source, target, baseline=baseline, live=live, progress=progress, sync=True)
+
+
+def _copy(
+    source: VolumeRef,
+    target: VolumeRef,
+    *,
+    baseline: Baseline | None,
+    live: bool,
+    progress: ProgressFn,
+    sync: bool,
+) -> CopyResult:
+    """:func:`copy_volume`; without *sync* the caller writes the target's filesystem out (:func:`_sync`)."""
     src, dst = access(source), access(target)
     method = f"{src.method} -> {dst.method}"
     what = f"{source.name} -> {target}"
     began = time.monotonic()
     listing_started = time.time()
+    incremental = baseline is not None and src.method == "host" and dst.method != "api"
+    if (
+        not incremental
+        and src.mountpoint is not None
+        and dst.mountpoint is not None
+        and src.method == dst.method == "host"
+    ):
+        return _copy_direct(source, target, src.mountpoint, dst.mountpoint, live=live, progress=progress, sync=sync)
     entries: list[Entry] = []
     stats: dict[str, list[int | str]] = {}
-    if src.method == "host" and src.mountpoint is not None:
-        entries, stats = _listing(src.mountpoint)
+    walker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podshift-walk")
+    try:
+        walked = None
+        if src.method == "host" and src.mountpoint is not None:
+            if incremental:
+                entries, stats = _listing(src.mountpoint)
+            else:
+                # A full pass: the source is walked (content hashed unless it still changes) while it streams.
+                walked = walker.submit(
+                    walk_entries, src.mountpoint, entries, hashes=not live, on_stat=_stat_keeper(stats)
+                )
+        result = _pass(source, target, src, dst, entries, stats, baseline, live=live, progress=progress)
+        if walked is not None:
+            entries = walked.result()
+    finally:
+        walker.shutdown(wait=True)
+    if sync:
+        _sync(dst, target)
+    seconds = time.monotonic() - began
+    result.seconds = seconds
+    result.baseline = Baseline(listing_started, stats) if src.method == "host" else None
+    result.sent_entries = len(result.sent) if result.sent is not None else len(stats)
+    result.listing = entries if src.method == "host" else None
+    if walked is not None and not live and src.mountpoint is not None:
+        top = os.lstat(src.mountpoint)
+        result.source_snapshot = Snapshot(entries, (stat.S_IMODE(top.st_mode), top.st_uid, top.st_gid), "host")
+    log.info("%s (%s): %d entries, %d bytes in %.2f s", what, method, result.sent_entries, result.bytes, seconds)
+    return result
+
+
+def _pass(
+    source: VolumeRef,
+    target: VolumeRef,
+    src: Access,
+    dst: Access,
+    entries: list[Entry],
+    stats: dict[str, list[int | str]],
+    baseline: Baseline | None,
+    *,
+    live: bool,
+    progress: ProgressFn,
+) -> CopyResult:
+    """The tar part of :func:`_copy` (times, listing and baseline are filled in by the caller)."""
+    what = f"{source.name} -> {target}"
     incremental = baseline is not None and src.method == "host" and dst.method != "api"
     send: list[str] | None = None
     remove: list[str] = []
@@ -444,31 +526,112 @@ def copy_volume(
     else:
         _claim(target)
         _empty(dst, target)
-    total = sum(int(stats[p][1]) for p in (send if send is not None else stats) if p in stats)
+    # (A full pass's listing is still being taken: its size is not known yet.)
+    total = sum(int(stats[p][1]) for p in send if p in stats) if send is not None else 0
     counter = _Counter(what, progress, total)
     if send is not None and not send and not removed:
         sent_bytes = 0  # nothing changed since the baseline: not even the top directory is touched
     else:
         sent_bytes = _stream(src, dst, source, target, send, live=live, counter=counter)
-    _sync(dst, target)
-    seconds = time.monotonic() - began
-    new_baseline = Baseline(listing_started, stats) if src.method == "host" else None
-    count = len(send) if send is not None else len(stats)
-    log.info("%s (%s): %d entries, %d bytes in %.2f s", what, method, count, sent_bytes, seconds)
     touched = None if send is None else sorted({*send, *remove})
     return CopyResult(
         str(source),
         str(target),
-        method,
+        f"{src.method} -> {dst.method}",
         incremental,
-        count,
+        0,
         removed,
         sent_bytes,
-        seconds,
-        new_baseline,
-        touched,
-        entries if src.method == "host" else None,
+        0.0,
+        sent=touched,
     )
+
+
+def _copy_direct(
+    source: VolumeRef,
+    target: VolumeRef,
+    src_root: Path,
+    dst_root: Path,
+    *,
+    live: bool,
+    progress: ProgressFn,
+    sync: bool,
+) -> CopyResult:
+    """A full pass between two directories this process reads and writes as the containers see them.
+
+    ``cp -a`` copies (in the kernel: ``copy_file_range``, holes kept, owners,
+    modes, links, xattrs and timestamps preserved) while, on the other core, the
+    source is walked once: the listing a later pass compares with, and (unless
+    *live*: the source still changes) every file's sha256, which
+    :func:`verify_copy` then uses instead of reading the source again.  The
+    one-off Podman claim (:func:`_claim`) runs at the same time; the top
+    directory's owner and mode are set again once both are done.
+    """
+    what = f"{source.name} -> {target}"
+    began = time.monotonic()
+    listing_started = time.time()
+    stats: dict[str, list[int | str]] = {}
+    walked: list[Entry] = []
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="podshift-copy") as pool:
+        walk_f = pool.submit(walk_entries, src_root, walked, hashes=not live, on_stat=_stat_keeper(stats))
+        claim_f = pool.submit(_claim, target)
+        try:
+            _empty(Access("host", dst_root), target)
+            progress(what, 0, 0)
+            _cp(src_root, dst_root, live=live, what=f"copy {source} -> {target}")
+        finally:
+            claim_f.result()
+            entries = walk_f.result()
+    root = os.lstat(src_root)
+    _set_root(dst_root, root)
+    if sync:
+        _sync(Access("host", dst_root), target)
+    sent = sum(int(v[1]) for v in stats.values() if v[0] == stat.S_IFREG)
+    progress(what, sent, len(entries))
+    seconds = time.monotonic() - began
+    log.info("%s (host -> host, cp -a): %d entries, %d bytes in %.2f s", what, len(entries), sent, seconds)
+    hashed = None
+    if not live:
+        hashed = Snapshot(entries, (stat.S_IMODE(root.st_mode), root.st_uid, root.st_gid), "host")
+    return CopyResult(
+        str(source),
+        str(target),
+        "host -> host",
+        False,
+        len(entries),
+        0,
+        sent,
+        seconds,
+        Baseline(listing_started, stats),
+        None,
+        entries,
+        hashed,
+    )
+
+
+def _cp(src_root: Path, dst_root: Path, *, live: bool, what: str) -> None:
+    """``cp -a SRC/. DST/`` (a live source may lose files under cp's feet: the next pass sends them)."""
+    argv = ["cp", "-a", "--", f"{src_root}/.", f"{dst_root}/"]
+    proc = _Proc(argv, what)
+    proc._start(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        proc._finish((0,), failed=False)  # a full target is reported as such (TransferError)
+    except CommandError as e:
+        # cp exits 1 for every error: while the source serves, files vanishing under it are expected
+        # (the next pass sends what changed, and the verification after the stop catches the rest).
+        if not live or e.returncode != 1:
+            raise
+        log.info("%s: cp reported (expected while the source is in use): %s", what, e.stderr.strip()[-500:])
+
+
+def _set_root(dst_root: Path, want: os.stat_result) -> None:
+    """Give the target's top directory the source's owner and mode (after Podman's one-off chown)."""
+    fd = os.open(dst_root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, want.st_uid, want.st_gid)
+        os.fchmod(fd, stat.S_IMODE(want.st_mode))
+    finally:
+        os.close(fd)
 
 
 def transfer_volume(
@@ -484,13 +647,19 @@ def transfer_volume(
     The source's users must be stopped: what is verified is what the target
     will serve.
     """
-    result = copy_volume(source, target, baseline=baseline, progress=progress)
+    result = _copy(source, target, baseline=baseline, live=False, progress=progress, sync=False)
     still = None
     if trusted is not None and result.sent is not None:
         # Only what this pass did not touch stays trusted (a full pass touched everything).
         touched = set(result.sent)
         still = {p: d for p, d in trusted.items() if p not in touched}
-    verification = verify_copy(source, target, trusted=still, source_listing=result.listing)
+    # The target's filesystem is written out while it is read back: the same files either way.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="podshift-sync") as pool:
+        synced = pool.submit(_sync, access(target), target)
+        verification = verify_copy(
+            source, target, trusted=still, source_listing=result.listing, source_snapshot=result.source_snapshot
+        )
+        synced.result()
     if not verification.ok:
         raise TransferError(str(source), str(target), f"the copy does not match: {verification.difference}")
     return result, verification
