@@ -1,0 +1,211 @@
+"""Recovery scenarios for rootless Podman on a copy of phoenix-hydra that ``podshift migrate`` moved.
+
+The stack is deployed on Docker and moved by ``podshift migrate --rootless-user``
+(not by hand), so the scenarios meet what a real migration leaves: its journal,
+Docker's stopped containers and volumes, the user's Podman serving the ports.
+Each test breaks the stack for real as that user, runs the scenario, and asserts
+the stack answers again with its data unchanged, then that a second run has
+nothing to do.  Names start with ``s4-``, ports are 21400-21449, subnets 10.114.x.0/24.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from podshift.commands import run
+from podshift.compose import load_project, provider_for
+from podshift.compose.provider import PodmanComposeProvider
+from podshift.errors import PodshiftError
+from podshift.runtimes import DockerRuntime, PodmanRuntime
+from podshift.volumes.transfer import VolumeRef, snapshot
+
+from ..conftest import EXAMPLE
+from .conftest import http
+from .test_recovery import MARKER, RecoveryStack, recover
+
+pytestmark = pytest.mark.xdist_group("podman-rootless")
+
+PORTS = {"api": 21400, "web": 21401, "gateway": 21402, "worker": 21403}
+
+
+class MigratedStack(RecoveryStack):
+    """A stack ``podshift migrate`` moved to the user's rootless Podman; *digest* is its api volume's content."""
+
+    docker: DockerRuntime
+    digest: str
+    user: str
+
+    @property
+    def volume(self) -> str:
+        return f"{self.project.name}_api-data"
+
+    def data_digest(self) -> str:
+        return snapshot(VolumeRef(self.runtime, self.volume)).digest()
+
+    def healthy(self) -> None:
+        super().healthy()
+        assert self.data_digest() == self.digest, "the api volume's content changed"
+
+    def recover(self, scenario: str, *args: str):  # type: ignore[no-untyped-def]
+        return recover(self, scenario, "--rootless-user", self.user, *args)
+
+
+def _user(runtime: PodmanRuntime) -> str:
+    if runtime.run_as is None:
+        pytest.skip("needs root driving a rootless user's Podman (PODSHIFT_ROOTLESS_USER)")
+    return runtime.run_as.user
+
+
+@pytest.fixture(scope="module")
+def migrated(docker_runtime: DockerRuntime, rootless_podman_runtime: PodmanRuntime) -> Iterator[MigratedStack]:
+    """phoenix-hydra on Docker, then ``podshift migrate --rootless-user USER``; everything removed afterwards."""
+    user = _user(rootless_podman_runtime)
+    root = Path(tempfile.mkdtemp(prefix="s4-recovery-"))
+    root.chmod(0o755)  # the rootless user reads the project and its data dir
+    name = f"s4-rl-{uuid.uuid4().hex[:8]}"
+    stack = root / "stack"
+    shutil.copytree(EXAMPLE, stack)
+    compose = stack / "docker-compose.yml"
+    text = compose.read_text().replace("name: phoenix-hydra", f"name: {name}", 1)
+    compose.write_text(text.replace("localhost/phoenix-hydra-", f"localhost/{name}-"))
+    (root / "data").mkdir()
+    env = {f"PHOENIX_{s.upper()}_PORT": str(p) for s, p in PORTS.items()}
+    env |= {"PHOENIX_SUBNET": f"10.114.{random.randint(1, 254)}.0/24", "PHOENIX_DATA_DIR": str(root / "data")}  # noqa: S311
+    (stack / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    project = load_project(stack)
+    runtime = rootless_podman_runtime
+    try:
+        run([str(stack / "compose/base/build-base.sh"), "docker"], timeout=300).check()
+        on_docker = provider_for(project, docker_runtime)
+        try:
+            on_docker.up()
+        finally:
+            on_docker.close()
+        docker_runtime.exec(f"{name}-api-1", ["sh", "-c", f"echo i13 > {MARKER}"]).check()
+        work = root / "work"
+        work.mkdir()
+        env_cli = {k: v for k, v in os.environ.items() if k != "PODSHIFT_ROOTLESS_USER"}
+        argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(stack), "--rootless-user", user]
+        moved = subprocess.run(argv, cwd=work, env=env_cli, capture_output=True, text=True, timeout=900, check=False)
+        assert moved.returncode == 0, moved.stdout[-4000:] + moved.stderr[-2000:]
+        assert "podshift migrate: DONE" in moved.stdout
+        provider = provider_for(project, runtime)
+        assert isinstance(provider, PodmanComposeProvider)
+        s = MigratedStack(runtime, root, project, provider, dict(PORTS))
+        s.docker, s.user = docker_runtime, user
+        s.digest = s.data_digest()
+        try:
+            yield s
+        finally:
+            provider.down(volumes=True)
+            provider.close()
+    finally:
+        _remove(project, docker_runtime, runtime)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _remove(project, docker: DockerRuntime, podman: PodmanRuntime) -> None:  # type: ignore[no-untyped-def]
+    for runtime in (docker, podman):
+        provider = provider_for(project, runtime)
+        try:
+            provider.down(volumes=True)
+        except PodshiftError as e:  # teardown goes on
+            print(f"teardown: {e}")
+        finally:
+            provider.close()
+        for c in runtime.project_containers(project.name):
+            runtime.remove_container(c.name)
+        for v in project.named_volumes:
+            runtime.volume_remove(v, force=True)
+    for service in project.services.values():
+        if service.image:
+            docker.image_remove(service.image)
+            podman.cli("rmi", service.image)  # never force: it would remove anyone's containers of that image
+
+
+# -- diagnose ---------------------------------------------------------------------------------------
+def test_rootless_diagnose_of_a_migrated_stack(migrated: MigratedStack) -> None:
+    migrated.healthy()
+    before = migrated.states()
+    got = migrated.recover("diagnose")
+    assert got.rc == 0, got.out
+    for name in (
+        "test_engines_answer",
+        "test_no_action_stopped_midway",
+        "test_published_ports_served_by_the_project",
+        "test_containers_run_on_one_engine",
+        "test_networks_exist",
+    ):
+        assert got.check(name)["outcome"] == "passed", (name, got.check(name))
+    assert migrated.states() == before
+    assert "journal migrate: finished" in got.log
+    assert f"port {PORTS['api']} (api): served by podman: port {PORTS['api']} is held by PID" in got.log
+    assert "rootlessport" in got.log, got.log
+
+
+# -- failed-startup ---------------------------------------------------------------------------------
+def test_rootless_failed_startup_after_migrate(migrated: MigratedStack) -> None:
+    rt, name = migrated.runtime, migrated.container("worker")
+    image = rt.cli("inspect", "--format", "{{.ImageName}}", name).check().stdout.strip()
+    rt.cli("stop", "-t", "2", name).check()
+    rt.remove_container(name)
+    # A leftover from another tool: this project's label, not podman-compose's, so `up` cannot recreate it.
+    label = f"com.docker.compose.project={migrated.project.name}"
+    rt.cli("create", "--name", name, "--label", label, image, "true").check()
+    with pytest.raises(PodshiftError, match="already in use"):  # induced for real
+        migrated.provider.up(timeout=30)
+    got = migrated.recover("failed-startup")
+    assert got.rc == 0, got.out
+    assert got.check("test_every_service_healthy")["outcome"] == "passed"
+    assert f"removing {name} (created, " in got.log
+    migrated.healthy()
+    again = migrated.recover("failed-startup")
+    assert again.rc == 0, again.out
+    assert "NOTHING TO DO" in again.out
+
+
+# -- network-issues ---------------------------------------------------------------------------------
+def test_rootless_network_issues_names_dockers_bridge_then_recreates(migrated: MigratedStack) -> None:
+    name = migrated.project.name
+    subnet = migrated.project.networks["phoenix-net"]["ipam"]["config"][0]["subnet"]
+    net = f"{name}_phoenix-net"
+    migrated.provider.down()  # the user's network is gone, as when a move stopped half-way
+    created = subprocess.run(
+        ["docker", "network", "create", "--subnet", subnet, "--label", f"com.docker.compose.project={name}", net],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    try:
+        probe = f"s4-probe-{uuid.uuid4().hex[:6]}"
+        refused = migrated.runtime.cli("network", "create", "--subnet", subnet, probe)
+        if refused.rc == 0:
+            migrated.runtime.cli("network", "rm", probe)
+        assert refused.rc != 0, "the subnet conflict was not induced for the rootless user"
+        assert "is already used on the host" in refused.stderr
+        before = migrated.states()
+        got = migrated.recover("network-issues")
+        assert got.rc == 1, got.out
+        line = next(ln for ln in got.out.splitlines() if ln.startswith("podshift recover network-issues: FAILED"))
+        assert f"subnet {subnet} is already claimed by Docker network {net} (bridge br-" in line
+        assert f"next: `docker compose -p {name} down`" in line
+        assert migrated.states() == before
+    finally:
+        subprocess.run(["docker", "network", "rm", net], capture_output=True, check=False)
+    got = migrated.recover("network-issues")
+    assert got.rc == 0, got.out
+    assert got.check("test_services_reach_each_other")["outcome"] == "passed"
+    assert {n.name: n.subnets for n in migrated.runtime.project_networks(name)} == {net: (subnet,)}
+    migrated.healthy()
+    again = migrated.recover("network-issues")
+    assert again.rc == 0, again.out
+    assert "NOTHING TO DO" in again.out
