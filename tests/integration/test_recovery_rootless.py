@@ -30,8 +30,8 @@ from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.volumes.transfer import VolumeRef, snapshot
 
 from ..conftest import EXAMPLE
-from .conftest import http
-from .test_recovery import MARKER, RecoveryStack, recover
+from .conftest import build_base_image
+from .test_recovery import MARKER, BuildProject, RecoveryStack, Run, recover
 
 pytestmark = pytest.mark.xdist_group("podman-rootless")
 
@@ -207,5 +207,59 @@ def test_rootless_network_issues_names_dockers_bridge_then_recreates(migrated: M
     assert {n.name: n.subnets for n in migrated.runtime.project_networks(name)} == {net: (subnet,)}
     migrated.healthy()
     again = migrated.recover("network-issues")
+    assert again.rc == 0, again.out
+    assert "NOTHING TO DO" in again.out
+
+
+# -- failed-build -----------------------------------------------------------------------------------
+@pytest.fixture
+def build_project(docker_runtime: DockerRuntime, rootless_podman_runtime: PodmanRuntime) -> Iterator[BuildProject]:
+    """One service built FROM a short-name base only Docker has, with COPY --chmod=u+x (two failures for buildah)."""
+    user = _user(rootless_podman_runtime)
+    name = f"s4-build-{uuid.uuid4().hex[:8]}"
+    short = f"{name}-base:1"
+    root = Path(tempfile.mkdtemp(prefix="s4-build-"))
+    root.chmod(0o755)
+    build_base_image(EXAMPLE, docker_runtime)
+    subprocess.run(["docker", "tag", "localhost/phoenix-base:1", short], check=True, capture_output=True)
+    app = root / "app"
+    app.mkdir()
+    (app / "run.sh").write_text("#!/bin/sh\necho s4\n")
+    (app / "run.sh").chmod(0o644)
+    (app / "Dockerfile").write_text(f'FROM {short}\nCOPY --chmod=u+x run.sh /run.sh\nCMD ["/run.sh"]\n')
+    (root / "compose.yaml").write_text(
+        f"name: {name}\nservices:\n  app:\n    build: {{context: app}}\n    image: localhost/{name}-app:1\n"
+    )
+    project = BuildProject(rootless_podman_runtime, root, name, short)
+    project.user = user  # type: ignore[attr-defined]
+    try:
+        yield project
+    finally:
+        for ref in (project.image("app"), f"localhost/{short}"):
+            rootless_podman_runtime.cli("rmi", ref)
+        subprocess.run(["docker", "rmi", short], capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _recover_build(project: BuildProject, *args: str) -> Run:
+    stack = RecoveryStack(project.runtime, project.dir, load_project(project.dir), None)  # type: ignore[arg-type]
+    return recover(stack, "failed-build", "--rootless-user", project.user, *args)  # type: ignore[attr-defined]
+
+
+def test_rootless_failed_build_carries_the_base_and_rewrites_chmod(build_project: BuildProject) -> None:
+    rt = build_project.runtime
+    dockerfile = build_project.dir / "app" / "Dockerfile"
+    original = dockerfile.read_text()
+    refused = rt.cli("build", "-t", build_project.image("app"), str(build_project.dir / "app"))
+    assert refused.rc != 0  # induced for real, as the user
+    assert f'short-name "{build_project.short}" did not resolve to an alias' in refused.stderr
+    got = _recover_build(build_project)
+    assert got.rc == 0, got.out
+    assert dockerfile.read_text() == original.replace("--chmod=u+x", "--chmod=744")
+    assert rt.image(build_project.short) is not None, "the base was not carried into the user's store"
+    mode = rt.cli("run", "--rm", "--network=none", build_project.image("app"), "stat", "-c", "%a", "/run.sh")
+    assert mode.stdout.strip() == "744", mode
+    assert rt.cli("run", "--rm", "--network=none", build_project.image("app")).stdout.strip() == "s4"
+    again = _recover_build(build_project)
     assert again.rc == 0, again.out
     assert "NOTHING TO DO" in again.out
