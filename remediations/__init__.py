@@ -29,7 +29,13 @@ from podshift.remediations.recover.permissions import (
     SubIds,
     UserNamespace,
 )
-from podshift.remediations.recover.startup import FindBlockers, RemoveLeftovers, StartServices, StopServices
+from podshift.remediations.recover.startup import (
+    FindBlockers,
+    PrivilegedPorts,
+    RemoveLeftovers,
+    StartServices,
+    StopServices,
+)
 from podshift.remediations.recover.volumes import ReownBindSources, RestoreVolumes
 from podshift.remediations.rollback import ROLLBACK_STEPS
 from podshift.remediations.subids import SubIdRanges
@@ -59,6 +65,7 @@ ALL_STEPS: tuple[type[Step], ...] = (
     *ROLLBACK_STEPS,
     DiagnosisReport,
     FindBlockers,
+    PrivilegedPorts,
     StopServices,
     RemoveLeftovers,
     StartServices,

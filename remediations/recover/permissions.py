@@ -9,42 +9,14 @@ from typing import ClassVar
 
 from podshift.errors import EngineUnavailable, PodshiftError
 from podshift.images import HELPER_IMAGE, ensure_helper_image
-from podshift.journal import Journal, journal_path
 from podshift.recovery.engines import podman
+from podshift.recovery.fixes import apply_fix
 from podshift.recovery.permissions import newuidmap_paths, newuidmap_problem, smoke_fix, uid_map_problem
-from podshift.remediation import CommandStep, Fix, FixContext, FixFailed, FixRefused, Plan, apply_plan, may_apply
+from podshift.remediation import CommandStep, Plan
 from podshift.steps import Step, StepContext, StepFailed
 
 SCENARIO = "permission-issues"
 ROOTFUL = "rootful Podman: no user namespace, nothing to do"
-
-
-def _fix(ctx: StepContext, name: str) -> Fix:
-    for provided in ctx.config.hook.pytest_podshift_fixes(config=ctx.config):
-        for fix in provided or ():
-            if fix.name == name:
-                return fix  # type: ignore[no-any-return]
-    raise StepFailed(ctx.step, f"no fix named {name!r} is installed")
-
-
-def _apply(ctx: StepContext, name: str) -> str:
-    """Plan and apply the existing fix *name* as --fix-issues does (journaled); its summary, or why not."""
-    fix = _fix(ctx, name)
-    try:
-        plan = fix.plan(FixContext(ctx.config, ctx.project, ctx.podman_user, check=f"recover {SCENARIO}"))
-    except FixRefused as e:
-        raise StepFailed(ctx.step, f"fix {name} refused: {e.reason}") from e
-    if plan.empty:
-        return f"{name}: nothing to change"
-    refusal = may_apply(plan, bool(ctx.config.getoption("podshift_allow_system_changes", False)))
-    if refusal is not None:
-        raise StepFailed(ctx.step, f"fix {name} not applied: {refusal}; it would run: {plan.render()}")
-    try:
-        entry = apply_plan(plan, Journal(journal_path(ctx.config.rootpath)), f"recover {SCENARIO}")
-    except FixFailed as e:
-        raise StepFailed(ctx.step, f"{e} (journaled: `podshift fixes revert` undoes what was done)") from e
-    ctx.record("changed", True)
-    return f"{name} applied (fixes journal {entry.id}): {plan.summary}"
 
 
 class _PermissionStep(Step):
@@ -106,7 +78,7 @@ class SubIds(_PermissionStep):
     def run(self, ctx: StepContext) -> str:
         if not ctx.podman().rootless:
             return ROOTFUL
-        return _apply(ctx, "subuid-ranges")
+        return apply_fix(ctx, "subuid-ranges")
 
 
 class NewUidMap(_PermissionStep):
@@ -155,7 +127,7 @@ class ContainersConf(_PermissionStep):
             name = smoke_fix(said)
             if name is None or any(a.startswith(name) for a in applied):
                 raise StepFailed(self.name, f'a container does not start; podman says: "{said[-300:]}"')
-            applied.append(_apply(ctx, name))
+            applied.append(apply_fix(ctx, name))
         raise StepFailed(self.name, f"containers still do not start after {', '.join(applied)}")
 
 
@@ -185,6 +157,6 @@ class PodmanService(_PermissionStep):
                 )
             return "the API service answers: nothing to do"
         try:
-            return _apply(ctx, "start-podman-socket")
+            return apply_fix(ctx, "start-podman-socket")
         except PodshiftError as e:
             raise StepFailed(self.name, str(e)) from e

@@ -26,11 +26,12 @@ from podshift.commands import run
 from podshift.compose import load_project, provider_for
 from podshift.compose.provider import PodmanComposeProvider
 from podshift.errors import PodshiftError
+from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.volumes.transfer import VolumeRef, snapshot
 
 from ..conftest import EXAMPLE
-from .conftest import build_base_image
+from .conftest import build_base_image, http
 from .test_recovery import MARKER, BuildProject, RecoveryStack, Run, recover
 
 pytestmark = pytest.mark.xdist_group("podman-rootless")
@@ -263,3 +264,82 @@ def test_rootless_failed_build_carries_the_base_and_rewrites_chmod(build_project
     again = _recover_build(build_project)
     assert again.rc == 0, again.out
     assert "NOTHING TO DO" in again.out
+
+
+# -- failed-startup: a privileged port under rootless Podman (podman#13426) --------------------------
+PORT_KEY = "net.ipv4.ip_unprivileged_port_start"
+PORT_DROPIN = Path("/etc/sysctl.d/60-podshift-unprivileged-ports.conf")
+LOW_PORT = 880
+
+
+def _fixes_revert(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "podshift.cli", "fixes", "revert"]
+    return subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def port_sysctl() -> Iterator[int]:
+    """The host's ip_unprivileged_port_start, put back (with the drop-in as it was) whatever the test did."""
+    found = int(run(["sysctl", "-n", PORT_KEY]).check().stdout.strip())
+    if found <= LOW_PORT:
+        pytest.skip(f"{PORT_KEY} is {found} here: port {LOW_PORT} is not privileged, nothing to induce")
+    dropin = PORT_DROPIN.read_bytes() if PORT_DROPIN.exists() else None
+    try:
+        yield found
+    finally:
+        run(["sysctl", "-w", f"{PORT_KEY}={found}"]).check()
+        if dropin is None:
+            PORT_DROPIN.unlink(missing_ok=True)
+        else:
+            PORT_DROPIN.write_bytes(dropin)
+
+
+def test_rootless_failed_startup_privileged_port_through_the_existing_fix(
+    rootless_podman_runtime: PodmanRuntime, port_sysctl: int
+) -> None:
+    runtime = rootless_podman_runtime
+    user = _user(runtime)
+    ensure_helper_image(runtime)
+    name = f"s4-low-{uuid.uuid4().hex[:8]}"
+    root = Path(tempfile.mkdtemp(prefix="s4-low-"))
+    root.chmod(0o755)
+    journal = {"PODSHIFT_FIXES_JOURNAL": str(root / "fixes-journal.json")}
+    (root / "compose.yaml").write_text(
+        f"name: {name}\nservices:\n  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n"
+        f'    ports: ["127.0.0.1:{LOW_PORT}:8000"]\n'
+        "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
+    )
+    project = load_project(root)
+    provider = provider_for(project, runtime)
+    stack = RecoveryStack(runtime, root, project, provider, {"web": LOW_PORT})  # type: ignore[arg-type]
+    try:
+        with pytest.raises(PodshiftError, match=f"cannot expose privileged port {LOW_PORT}"):
+            provider.up(timeout=60)  # induced for real
+        before = stack.states()
+        refused = recover(stack, "failed-startup", "--rootless-user", user, env=journal)
+        assert refused.rc == 1, refused.out
+        line = next(ln for ln in refused.out.splitlines() if ln.startswith("podshift recover failed-startup: FAILED"))
+        assert f"service web publishes port {LOW_PORT}, below {PORT_KEY} ({port_sysctl})" in line
+        assert f"rootlessport cannot expose privileged port {LOW_PORT}" in line
+        assert "--allow-system-changes" in line
+        assert stack.states() == before, "a scenario that cannot repair must leave the stack as it was"
+        assert int(run(["sysctl", "-n", PORT_KEY]).stdout) == port_sysctl
+
+        fixed = recover(stack, "failed-startup", "--rootless-user", user, "--allow-system-changes", env=journal)
+        assert fixed.rc == 0, fixed.out
+        assert "unprivileged-port-start applied (fixes journal" in fixed.out + fixed.log
+        assert fixed.check("test_published_ports_unprivileged")["outcome"] == "passed"
+        assert int(run(["sysctl", "-n", PORT_KEY]).stdout) == LOW_PORT
+        assert http(f"http://127.0.0.1:{LOW_PORT}/health").strip() == "ok"
+        again = recover(stack, "failed-startup", "--rootless-user", user, "--allow-system-changes", env=journal)
+        assert again.rc == 0, again.out
+        assert "NOTHING TO DO" in again.out
+
+        reverted = _fixes_revert(journal)  # the fix went through the fixes journal: `podshift fixes revert` undoes it
+        assert reverted.returncode == 0, reverted.stdout + reverted.stderr
+        assert int(run(["sysctl", "-n", PORT_KEY]).stdout) == port_sysctl
+        assert not PORT_DROPIN.exists()
+    finally:
+        provider.down()
+        provider.close()
+        shutil.rmtree(root, ignore_errors=True)

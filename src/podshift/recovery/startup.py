@@ -6,6 +6,9 @@
 - a container whose name podman-compose wants (``<project>_<service>_1`` or
   ``container_name``) but which it does not manage: podman refuses with
   "the container name ... is already in use" (podman-compose#1118);
+- a published port below ``net.ipv4.ip_unprivileged_port_start`` under rootless
+  Podman: ``rootlessport`` may not bind it (podman#13426), repaired through the
+  existing ``unprivileged-port-start`` fix;
 - a service that does not become healthy (its last log lines tell why).
 """
 
@@ -14,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from podshift.compose.model import ComposeProject
+from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.recovery.engines import podman
 from podshift.recovery.ports import PortHolder, holders
 from podshift.runtimes import PROJECT_LABEL, PodmanRuntime
@@ -195,3 +200,42 @@ def port_uses(runtime: PodmanRuntime, project: ComposeProject) -> list[PortUse]:
                 kind = "foreign"
             uses.append(PortUse(service, h, kind, name))
     return uses
+
+
+#: The sysctl below which a port is privileged (per network namespace; rootlessport binds in the host's).
+PORT_START = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+
+
+def unprivileged_port_start(path: Path = PORT_START) -> int:
+    """``net.ipv4.ip_unprivileged_port_start`` of this host (1024 when it cannot be read: the kernel default)."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return 1024
+
+
+def privileged_ports(runtime: PodmanRuntime, project: ComposeProject, start: int | None = None) -> dict[int, str]:
+    """Published port -> service, for the ports a rootless Podman may not bind (none under rootful Podman)."""
+    if not runtime.rootless:
+        return {}
+    limit = unprivileged_port_start() if start is None else start
+    return {
+        binding.published: service
+        for service, binding in project.published_ports
+        if binding.published is not None and binding.published < limit
+    }
+
+
+def port_refusal(runtime: PodmanRuntime, port: int) -> str:
+    """What Podman says when a container publishes *port* ('' when it can): a throwaway probe container."""
+    ensure_helper_image(runtime)
+    name = f"podshift-port-probe-{secrets.token_hex(4)}"
+    result = podman(
+        runtime, "run", "--rm", "--pull=never", "--name", name, "-p", f"127.0.0.1:{port}:{port}", HELPER_IMAGE, "true",
+        timeout=120,
+    )  # fmt: skip
+    podman(runtime, "rm", "-f", "--ignore", name, timeout=60)  # a failed start can leave it created
+    if result.succeeded:
+        return ""
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit {result.rc}"

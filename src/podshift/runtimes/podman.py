@@ -457,7 +457,10 @@ class PodmanRuntime(Runtime):
     def start(self, container: str) -> None:
         c = self._container(container)
         if c.status != "running":
-            c.start()
+            try:
+                c.start()
+            except podman.errors.APIError as e:  # e.g. rootlessport refusing a privileged port (podman#13426)
+                raise EngineError(self.label, f"start container {container}", str(e)) from e
 
     def remove_container(self, container: str) -> None:
         try:
