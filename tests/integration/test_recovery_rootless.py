@@ -10,6 +10,7 @@ nothing to do.  Names start with ``s4-``, ports are 21400-21449, subnets 10.114.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -342,4 +343,89 @@ def test_rootless_failed_startup_privileged_port_through_the_existing_fix(
     finally:
         provider.down()
         provider.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- failed-build: a failed build's leftovers, this project's only -----------------------------------
+def _working_containers(rt: PodmanRuntime) -> dict[str, str]:
+    """buildah working container name -> its image id, as the user's Podman lists them."""
+    out = rt.cli("ps", "-a", "--external", "--format", "json").check().stdout
+    return {
+        str(c["Names"][0]): str(c.get("ImageID", ""))
+        for c in json.loads(out or "[]")
+        if str(c["Names"][0]).endswith("-working-container")
+    }
+
+
+def _dangling(rt: PodmanRuntime) -> set[str]:
+    return set(
+        rt.cli("images", "--filter", "dangling=true", "--format", "{{.Id}}", "--no-trunc").check().stdout.split()
+    )
+
+
+def _failing_build(rt: PodmanRuntime, context: Path, tag: str) -> tuple[dict[str, str], set[str]]:
+    """``podman build --force-rm=false`` that fails: the working container and dangling images it left."""
+    containers, images = _working_containers(rt), _dangling(rt)
+    failed = rt.cli("build", "--force-rm=false", "-t", tag, str(context))
+    assert failed.rc != 0, failed.stdout[-500:]
+    assert "while running runtime: exit status" in failed.stderr, failed.stderr[-800:]
+    left = {n: i for n, i in _working_containers(rt).items() if n not in containers}
+    dangling = _dangling(rt) - images
+    assert left, f"the failed build left no working container: {failed.stderr[-500:]}"
+    assert dangling, f"the failed build left no dangling image: {failed.stderr[-500:]}"
+    return left, dangling
+
+
+def test_rootless_failed_build_removes_only_this_projects_leftovers(rootless_podman_runtime: PodmanRuntime) -> None:
+    rt = rootless_podman_runtime
+    user = _user(rt)
+    build_base_image(EXAMPLE, rt)
+    name = f"s4-art-{uuid.uuid4().hex[:8]}"
+    root = Path(tempfile.mkdtemp(prefix="s4-art-"))
+    root.chmod(0o755)
+    app, other = root / "app", root / "other"
+    app.mkdir()
+    other.mkdir()
+    (app / "step.sh").write_text("#!/bin/sh\nexit 3\n")  # fails until the user fixes it
+    (app / "Dockerfile").write_text(
+        'FROM localhost/phoenix-base:1\nRUN echo s4 > /s4\nCOPY step.sh /step.sh\nRUN sh /step.sh\nCMD ["cat", "/s4"]\n'
+    )
+    (root / "compose.yaml").write_text(
+        f"name: {name}\nservices:\n  app:\n    build: {{context: app}}\n    image: localhost/{name}-app:1\n"
+    )
+    # Another project on the same base image, which failed too: its leftovers are not ours to remove.
+    (other / "Dockerfile").write_text("FROM localhost/phoenix-base:1\nRUN echo other > /other\nRUN exit 4\n")
+    tag = f"localhost/{name}-app:1"
+    other_left: dict[str, str] = {}
+    other_images: set[str] = set()
+    try:
+        other_left, other_images = _failing_build(rt, other, f"localhost/s4-other-{uuid.uuid4().hex[:8]}:1")
+        left, dangling = _failing_build(rt, app, tag)
+        (app / "step.sh").write_text("#!/bin/sh\nexit 0\n")
+        stack = RecoveryStack(rt, root, load_project(root), None)  # type: ignore[arg-type]
+
+        planned = recover(stack, "failed-build", "--rootless-user", user, "--dry-run")
+        assert planned.rc == 0, planned.out
+        for container in left:
+            assert f"podman rm -f {container}" in planned.plans
+        for other_container in other_left:
+            assert f"podman rm -f {other_container}" not in planned.plans
+        assert set(_working_containers(rt)) >= set(left)
+
+        got = recover(stack, "failed-build", "--rootless-user", user)
+        assert got.rc == 0, got.out
+        still = _working_containers(rt)
+        assert not set(left) & set(still), f"this project's working containers remain: {still}"
+        assert not dangling & _dangling(rt), "this project's dangling images remain"
+        assert set(other_left) <= set(still), "another project's working container was removed"
+        assert other_images <= _dangling(rt), "another project's dangling image was removed"
+        assert rt.cli("run", "--rm", "--network=none", tag).stdout.strip() == "s4"
+        again = recover(stack, "failed-build", "--rootless-user", user)
+        assert again.rc == 0, again.out
+        assert "NOTHING TO DO" in again.out
+    finally:
+        for container in other_left:
+            rt.cli("rm", "-f", container)
+        for image in (tag, *sorted(other_images)):
+            rt.cli("rmi", image)
         shutil.rmtree(root, ignore_errors=True)
