@@ -16,6 +16,7 @@ from podshift.errors import PodshiftError
 from podshift.recovery.engines import compose_argv
 from podshift.recovery.fixes import apply_fix, plan_fix
 from podshift.recovery.startup import (
+    leftover_monitors,
     log_tail,
     name_holders,
     port_refusal,
@@ -55,6 +56,7 @@ class FindBlockers(_StartupStep):
     def plan(self, ctx: StepContext) -> Plan:
         uses = port_uses(ctx.podman(), ctx.project)
         kills = tuple(CommandStep(("kill", str(u.holder.pid))) for u in uses if u.kind == "leftover")
+        kills += tuple(CommandStep(("kill", str(m.pid))) for m in leftover_monitors(ctx.podman(), ctx.project))
         notes = tuple(f"would stop here: {u.describe()}" for u in uses if u.kind in ("foreign", "docker"))
         notes += tuple(
             f"would stop here: container {c.name} ({c.state}, {c.image}) holds a name of this stack"
@@ -84,15 +86,29 @@ class FindBlockers(_StartupStep):
             )
             raise StepFailed(self.name, "; ".join(blocking), hint)
         ended = []
-        for u in uses:
-            if u.kind == "leftover" and u.holder.pid is not None:
-                ctx.record("ended", [*ctx.recorded("ended", []), {"pid": u.holder.pid, "command": u.holder.command}])
-                ctx.log.info("ending %s", u.describe())
-                try:
-                    os.kill(u.holder.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-                ended.append(f"PID {u.holder.pid} ({u.holder.program} of {u.container})")
+        leftovers = [
+            (u.holder.pid, u.holder.command, u.describe(), f"{u.holder.program} of {u.container}")
+            for u in uses
+            if u.kind == "leftover" and u.holder.pid is not None
+        ]
+        seen = {pid for pid, *_ in leftovers}
+        leftovers += [
+            (m.pid, m.command, m.describe(), f"conmon of {m.container}")
+            for m in leftover_monitors(runtime, ctx.project)
+            if m.pid not in seen
+        ]
+        for pid, command, described, what in leftovers:
+            if pid is None:
+                continue
+            ctx.record("ended", [*ctx.recorded("ended", []), {"pid": pid, "command": command}])
+            ctx.log.info("ending %s", described)
+            try:
+                os.kill(pid, signal.SIGTERM)
+                # A hung (stopped) conmon acts on SIGTERM only once continued.
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                continue
+            ended.append(f"PID {pid} ({what})")
         return f"nothing foreign holds the stack's ports or names; ended {', '.join(ended) or 'no leftover'}"
 
 

@@ -14,9 +14,11 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,8 @@ from podshift.compose import load_project, provider_for
 from podshift.compose.provider import PodmanComposeProvider
 from podshift.errors import PodshiftError
 from podshift.images import HELPER_IMAGE, ensure_helper_image
+from podshift.recovery.ports import holders
+from podshift.recovery.startup import port_uses
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.volumes.transfer import VolumeRef, snapshot
 
@@ -428,4 +432,79 @@ def test_rootless_failed_build_removes_only_this_projects_leftovers(rootless_pod
             rt.cli("rm", "-f", container)
         for image in (tag, *sorted(other_images)):
             rt.cli("rmi", image)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- failed-startup: a hung conmon and its rootlessport outlive their container ----------------------
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+
+
+def test_rootless_failed_startup_ends_a_dead_containers_conmon_and_rootlessport(
+    rootless_podman_runtime: PodmanRuntime,
+) -> None:
+    """Induced: conmon hangs (SIGSTOP), its container is killed, ``podman stop`` times out waiting for the
+    exit file and marks the container Exited (-1), ``podman rm`` removes it: the conmon and its rootlessport
+    stay, holding the port, and a new container of the service cannot publish it."""
+    runtime = rootless_podman_runtime
+    user = _user(runtime)
+    ensure_helper_image(runtime)
+    name, port = f"s4-hung-{uuid.uuid4().hex[:8]}", 21441
+    root = Path(tempfile.mkdtemp(prefix="s4-hung-"))
+    root.chmod(0o755)
+    (root / "compose.yaml").write_text(
+        f"name: {name}\nservices:\n  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n"
+        f'    ports: ["127.0.0.1:{port}:8000"]\n'
+        "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
+    )
+    project = load_project(root)
+    provider = provider_for(project, runtime)
+    container = f"{name}_web_1"
+    conmon = rootlessport = None
+    try:
+        provider.up()
+        assert http(f"http://127.0.0.1:{port}/health").strip() == "ok"
+        [ours] = port_uses(runtime, project)
+        assert ours.holder.program == "rootlessport"
+        rootlessport = ours.holder.pid
+        assert rootlessport is not None
+        conmon = int(run(["pgrep", "-u", user, "-f", f"conmon .*-n {container} "]).check().stdout.split()[0])
+        main = int(runtime.cli("inspect", "--format", "{{.State.Pid}}", container).check().stdout)
+        os.kill(conmon, signal.SIGSTOP)
+        os.kill(main, signal.SIGKILL)
+        stopped = runtime.cli("stop", "-t", "1", container)
+        assert "timed out waiting for file" in stopped.stderr, stopped
+        state = runtime.cli("inspect", "--format", "{{.State.Status}}", container).check().stdout.strip()
+        assert state in ("exited", "stopped"), state  # Podman believes it dead
+        runtime.cli("rm", container).check()  # as `podman-compose down` does: the container goes, they stay
+        assert [(h.pid, h.program) for h in holders(port)] == [(rootlessport, "rootlessport")], "not induced"
+        with pytest.raises(PodshiftError, match="address already in use"):
+            provider.up(timeout=60)  # induced for real: the new container cannot publish the port
+        stack = RecoveryStack(runtime, root, project, provider, {"web": port})  # type: ignore[arg-type]
+
+        got = recover(stack, "failed-startup", "--rootless-user", user)
+        assert got.rc == 0, got.out
+        assert (
+            f"ending port {port} is held by PID {rootlessport} (rootlessport): left by container {container}" in got.log
+        )
+        assert f"ending PID {conmon} (conmon of container {container}, which no longer runs)" in got.log
+        assert http(f"http://127.0.0.1:{port}/health").strip() == "ok"
+        for pid in (conmon, rootlessport):
+            for _ in range(20):
+                if not _alive(pid):
+                    break
+                time.sleep(0.5)
+            assert not _alive(pid), f"PID {pid} is still there"
+        again = recover(stack, "failed-startup", "--rootless-user", user)
+        assert "NOTHING TO DO" in again.out, again.out
+    finally:
+        for pid in (conmon, rootlessport):  # ours: started for this test's container
+            if pid is not None and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        provider.down()
+        provider.close()
         shutil.rmtree(root, ignore_errors=True)

@@ -452,7 +452,10 @@ class PodmanRuntime(Runtime):
     def stop(self, container: str, timeout: int = 10) -> None:
         c = self._container(container)
         if c.status == "running":
-            c.stop(timeout=timeout)
+            try:
+                c.stop(timeout=timeout)
+            except podman.errors.APIError as e:  # e.g. a hung conmon: "timed out waiting for file .../exits/ID"
+                raise EngineError(self.label, f"stop container {container}", str(e)) from e
 
     def start(self, container: str) -> None:
         c = self._container(container)
