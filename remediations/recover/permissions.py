@@ -17,6 +17,10 @@ from podshift.steps import Step, StepContext, StepFailed
 
 SCENARIO = "permission-issues"
 ROOTFUL = "rootful Podman: no user namespace, nothing to do"
+RESTART = (
+    "the user's API service still runs with the old settings: restart it "
+    "(`podman system service` of the user) when nothing else uses it"
+)
 
 
 class _PermissionStep(Step):
@@ -36,7 +40,9 @@ class _PermissionStep(Step):
 class UserNamespace(_PermissionStep):
     name = "user-namespace"
     title = "Check the user namespace mapping (podman unshare cat /proc/self/uid_map); apply the sub-ids"
-    order = 10
+    order = 20
+    # The sub-ids first: `podman system migrate` maps only what /etc/subuid gives the user.
+    after = ("sub-ids",)
 
     def problem(self, ctx: StepContext) -> str | None:
         result = podman(ctx.podman(), "unshare", "cat", "/proc/self/uid_map", timeout=60)
@@ -72,8 +78,7 @@ class UserNamespace(_PermissionStep):
 class SubIds(_PermissionStep):
     name = "sub-ids"
     title = "Give the user sub-uid/gid ranges (the existing subuid-ranges fix; system scope)"
-    order = 20
-    after = ("user-namespace",)
+    order = 10
 
     def run(self, ctx: StepContext) -> str:
         if not ctx.podman().rootless:
@@ -85,7 +90,7 @@ class NewUidMap(_PermissionStep):
     name = "newuidmap"
     title = "Check that newuidmap/newgidmap may set up the namespace (setuid or file capabilities)"
     order = 30
-    after = ("sub-ids",)
+    after = ("user-namespace",)
 
     def problem(self, ctx: StepContext) -> str | None:
         found = [p for p in (newuidmap_problem(path) for path in newuidmap_paths()) if p]
@@ -105,7 +110,8 @@ class ContainersConf(_PermissionStep):
     name = "containers-conf"
     title = "Start a container as the user; repair containers.conf through the existing fixes if it fails"
     order = 40
-    after = ("newuidmap",)
+    # podshift's own image handling talks to the API: the service answers first.
+    after = ("podman-service",)
     rootless_only = False
 
     def _smoke(self, ctx: StepContext) -> str:
@@ -123,6 +129,8 @@ class ContainersConf(_PermissionStep):
         for _ in range(3):  # a host can need more than one fix (runtime, then ulimits)
             said = self._smoke(ctx)
             if not said:
+                if applied and ctx.podman().rootless:
+                    applied.append(RESTART)
                 return "; ".join(applied) or "a container starts as the user: nothing to do"
             name = smoke_fix(said)
             if name is None or any(a.startswith(name) for a in applied):
@@ -134,8 +142,8 @@ class ContainersConf(_PermissionStep):
 class PodmanService(_PermissionStep):
     name = "podman-service"
     title = "Make the user's Podman API service answer (the existing start-podman-socket fix)"
-    order = 50
-    after = ("containers-conf",)
+    order = 35
+    after = ("newuidmap",)
     rootless_only = False
 
     def problem(self, ctx: StepContext) -> str | None:
@@ -146,15 +154,12 @@ class PodmanService(_PermissionStep):
         return None
 
     def run(self, ctx: StepContext) -> str:
-        changed = any(ctx.journal.data(s).get("changed") for s in ("user-namespace", "sub-ids", "containers-conf"))
+        changed = any(ctx.journal.data(s).get("changed") for s in ("user-namespace", "sub-ids"))
         if self.problem(ctx) is None:
             if changed:
-                # The running service keeps its old mapping/config; it is shared by whoever uses the
+                # The running service keeps its old mapping; it is shared by whoever uses the
                 # socket, so podshift says what to do instead of killing it.
-                return (
-                    "the API service answers; it still runs with the old settings: restart it "
-                    "(`podman system service` of the user) when nothing else uses it"
-                )
+                return f"the API service answers; {RESTART}"
             return "the API service answers: nothing to do"
         try:
             return apply_fix(ctx, "start-podman-socket")

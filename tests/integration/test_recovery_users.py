@@ -1,0 +1,125 @@
+"""permission-issues repaired for real on a throwaway user (never the shared rootless user).
+
+The user is made with ``useradd -m`` and loses its sub-uid/gid ranges the way
+test_fixes' users do; the scenario must give them back through the existing
+``subuid-ranges`` fix, apply them (``podman system migrate``), start the user's
+API service, and a container must then run as that user.  ``podman fixes revert``
+undoes what the fixes journal holds.  User, home and runtime dir go in teardown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from podshift.commands import RunAs, run
+from podshift.compose import load_project
+from podshift.images import HELPER_IMAGE
+
+from .test_recovery import RecoveryStack, recover
+
+# Tests that add users change /etc/subuid and /etc/subgid: one worker runs them, one after another.
+pytestmark = [
+    pytest.mark.xdist_group("users"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="adds a user: run as root (CI does)"),
+]
+
+SUB_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
+
+
+def _lines_of(user: str) -> list[str]:
+    return [ln for p in SUB_FILES for ln in p.read_text().splitlines() if ln.split(":", 1)[0] == user]
+
+
+def _end_processes_of(user: str) -> None:
+    """End the throwaway user's processes (its pause process, its API service), by PID."""
+    found = run(["pgrep", "-u", user]).stdout.split()
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+@pytest.fixture
+def user_without_subids() -> Iterator[str]:
+    name = f"s4-p{uuid.uuid4().hex[:6]}"
+    subprocess.run(["useradd", "-m", name], check=True, capture_output=True)
+    uid = pwd.getpwnam(name).pw_uid
+    runtime_dir = Path(f"/run/user/{uid}")
+    try:
+        runtime_dir.mkdir(parents=True, exist_ok=True)
+        os.chown(runtime_dir, uid, uid)
+        runtime_dir.chmod(0o700)
+        for path, flag in ((SUB_FILES[0], "--del-subuids"), (SUB_FILES[1], "--del-subgids")):
+            for line in path.read_text().splitlines():
+                user, start, count = line.split(":")
+                if user == name:
+                    subprocess.run(["usermod", flag, f"{start}-{int(start) + int(count) - 1}", name], check=True)
+        assert not _lines_of(name)
+        yield name
+    finally:
+        _end_processes_of(name)
+        subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+def test_permission_issues_gives_a_user_without_subids_a_working_podman(user_without_subids: str) -> None:
+    user = user_without_subids
+    as_user = RunAs(user)
+    root = Path(tempfile.mkdtemp(prefix="s4-perm-"))
+    root.chmod(0o755)
+    journal = {"PODSHIFT_FIXES_JOURNAL": str(root / "fixes-journal.json")}
+    (root / "compose.yaml").write_text(
+        f"name: s4-perm-{uuid.uuid4().hex[:6]}\nservices:\n  app:\n    image: {HELPER_IMAGE}\n"
+        "    pull_policy: never\n    network_mode: none\n    command: [sleep, '60']\n"
+    )
+    try:
+        # Induced for real: the user's namespace maps one uid (podman#12715's symptom).
+        mapped = run(["podman", "unshare", "cat", "/proc/self/uid_map"], run_as=as_user, cwd="/", timeout=120)
+        assert mapped.succeeded, mapped.stderr
+        assert len(mapped.stdout.strip().splitlines()) == 1, mapped.stdout
+        stack = RecoveryStack(None, root, load_project(root), None)  # type: ignore[arg-type]
+
+        refused = recover(stack, "permission-issues", "--rootless-user", user, env=journal)
+        assert refused.rc == 1, refused.out
+        assert "fix subuid-ranges not applied: it changes the system: re-run with --allow-system-changes" in refused.out
+        assert not _lines_of(user), "changed /etc/subuid without --allow-system-changes"
+
+        fixed = recover(stack, "permission-issues", "--rootless-user", user, "--allow-system-changes", env=journal)
+        assert fixed.rc == 0, fixed.out
+        assert fixed.check("test_sub_ids_mapped")["outcome"] == "passed"
+        assert fixed.check("test_container_starts_as_the_user")["outcome"] == "passed"
+        assert len(_lines_of(user)) == 2
+        mapped = run(["podman", "unshare", "cat", "/proc/self/uid_map"], run_as=as_user, cwd="/", timeout=120)
+        assert any(line.split()[-1] == "65536" for line in mapped.stdout.splitlines()), mapped.stdout
+        # A container really runs as that user, with container uid 999 mapped to a sub-id.
+        ran = run(
+            ["podman", "run", "--rm", "--pull=never", "--network=none", "--user", "999", HELPER_IMAGE, "id", "-u"],
+            run_as=as_user, cwd="/", timeout=300,
+        )  # fmt: skip
+        assert ran.succeeded, ran.stderr
+        assert ran.stdout.strip() == "999"
+        again = recover(stack, "permission-issues", "--rootless-user", user, "--allow-system-changes", env=journal)
+        assert again.rc == 0, again.out
+        assert "NOTHING TO DO" in again.out
+
+        argv = [sys.executable, "-m", "podshift.cli", "fixes", "revert"]
+        reverted = subprocess.run(
+            argv, env={**os.environ, **journal}, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert reverted.returncode == 0, reverted.stdout + reverted.stderr
+        assert "reverting start-podman-socket" in reverted.stdout + reverted.stderr
+        assert "reverting subuid-ranges" in reverted.stdout + reverted.stderr
+        assert not _lines_of(user), "the revert left the user's sub-ids"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
