@@ -50,8 +50,7 @@ def _end_processes_of(user: str) -> None:
             os.kill(int(pid), signal.SIGKILL)
 
 
-@pytest.fixture
-def user_without_subids() -> Iterator[str]:
+def _throwaway_user(*, drop_subids: bool) -> Iterator[str]:
     name = f"s4-p{uuid.uuid4().hex[:6]}"
     subprocess.run(["useradd", "-m", name], check=True, capture_output=True)
     uid = pwd.getpwnam(name).pw_uid
@@ -61,11 +60,11 @@ def user_without_subids() -> Iterator[str]:
         os.chown(runtime_dir, uid, uid)
         runtime_dir.chmod(0o700)
         for path, flag in ((SUB_FILES[0], "--del-subuids"), (SUB_FILES[1], "--del-subgids")):
-            for line in path.read_text().splitlines():
+            for line in path.read_text().splitlines() if drop_subids else ():
                 user, start, count = line.split(":")
                 if user == name:
                     subprocess.run(["usermod", flag, f"{start}-{int(start) + int(count) - 1}", name], check=True)
-        assert not _lines_of(name)
+        assert bool(_lines_of(name)) != drop_subids
         yield name
     finally:
         _end_processes_of(name)
@@ -73,19 +72,51 @@ def user_without_subids() -> Iterator[str]:
         shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
-def test_permission_issues_gives_a_user_without_subids_a_working_podman(user_without_subids: str) -> None:
-    user = user_without_subids
-    as_user = RunAs(user)
+@pytest.fixture
+def user_without_subids() -> Iterator[str]:
+    yield from _throwaway_user(drop_subids=True)
+
+
+@pytest.fixture
+def user_with_subids() -> Iterator[str]:
+    yield from _throwaway_user(drop_subids=False)
+
+
+def _project() -> Path:
     root = Path(tempfile.mkdtemp(prefix="s4-perm-"))
     root.chmod(0o755)
-    journal = {"PODSHIFT_FIXES_JOURNAL": str(root / "fixes-journal.json")}
     (root / "compose.yaml").write_text(
         f"name: s4-perm-{uuid.uuid4().hex[:6]}\nservices:\n  app:\n    image: {HELPER_IMAGE}\n"
         "    pull_policy: never\n    network_mode: none\n    command: [sleep, '60']\n"
     )
+    return root
+
+
+def _revert(journal: dict[str, str]) -> str:
+    argv = [sys.executable, "-m", "podshift.cli", "fixes", "revert"]
+    env = {**os.environ, **journal}
+    reverted = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert reverted.returncode == 0, reverted.stdout + reverted.stderr
+    return reverted.stdout + reverted.stderr
+
+
+def _runs_as(user: str) -> None:
+    """A container really runs as *user*, container uid 999 mapped to one of its sub-ids."""
+    ran = run(
+        ["podman", "run", "--rm", "--pull=never", "--network=none", "--user", "999", HELPER_IMAGE, "id", "-u"],
+        run_as=RunAs(user), cwd="/", timeout=300,
+    )  # fmt: skip
+    assert ran.succeeded, ran.stderr
+    assert ran.stdout.strip() == "999"
+
+
+def test_permission_issues_gives_a_user_without_subids_a_working_podman(user_without_subids: str) -> None:
+    user = user_without_subids
+    root = _project()
+    journal = {"PODSHIFT_FIXES_JOURNAL": str(root / "fixes-journal.json")}
     try:
         # Induced for real: the user's namespace maps one uid (podman#12715's symptom).
-        mapped = run(["podman", "unshare", "cat", "/proc/self/uid_map"], run_as=as_user, cwd="/", timeout=120)
+        mapped = run(["podman", "unshare", "cat", "/proc/self/uid_map"], run_as=RunAs(user), cwd="/", timeout=120)
         assert mapped.succeeded, mapped.stderr
         assert len(mapped.stdout.strip().splitlines()) == 1, mapped.stdout
         stack = RecoveryStack(None, root, load_project(root), None)  # type: ignore[arg-type]
@@ -100,26 +131,50 @@ def test_permission_issues_gives_a_user_without_subids_a_working_podman(user_wit
         assert fixed.check("test_sub_ids_mapped")["outcome"] == "passed"
         assert fixed.check("test_container_starts_as_the_user")["outcome"] == "passed"
         assert len(_lines_of(user)) == 2
-        mapped = run(["podman", "unshare", "cat", "/proc/self/uid_map"], run_as=as_user, cwd="/", timeout=120)
+        mapped = run(["podman", "unshare", "cat", "/proc/self/uid_map"], run_as=RunAs(user), cwd="/", timeout=120)
         assert any(line.split()[-1] == "65536" for line in mapped.stdout.splitlines()), mapped.stdout
-        # A container really runs as that user, with container uid 999 mapped to a sub-id.
-        ran = run(
-            ["podman", "run", "--rm", "--pull=never", "--network=none", "--user", "999", HELPER_IMAGE, "id", "-u"],
-            run_as=as_user, cwd="/", timeout=300,
-        )  # fmt: skip
-        assert ran.succeeded, ran.stderr
-        assert ran.stdout.strip() == "999"
+        _runs_as(user)
         again = recover(stack, "permission-issues", "--rootless-user", user, "--allow-system-changes", env=journal)
         assert again.rc == 0, again.out
         assert "NOTHING TO DO" in again.out
 
-        argv = [sys.executable, "-m", "podshift.cli", "fixes", "revert"]
-        reverted = subprocess.run(
-            argv, env={**os.environ, **journal}, capture_output=True, text=True, timeout=300, check=False
-        )
-        assert reverted.returncode == 0, reverted.stdout + reverted.stderr
-        assert "reverting start-podman-socket" in reverted.stdout + reverted.stderr
-        assert "reverting subuid-ranges" in reverted.stdout + reverted.stderr
+        said = _revert(journal)
+        assert "reverting start-podman-socket" in said
+        assert "reverting subuid-ranges" in said
         assert not _lines_of(user), "the revert left the user's sub-ids"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+#: A containers.conf copied from a bigger server: crun (refuses cgroup v1 hybrid here), ulimits above the hard limits.
+BROKEN_CONF = (
+    '# the team\'s podman settings\n[engine]\nruntime = "crun"\n\n[containers]\n'
+    'default_ulimits = ["nofile=1048576:1048576"]\n'
+)
+
+
+def test_permission_issues_repairs_a_broken_containers_conf_of_the_user(user_with_subids: str) -> None:
+    user = user_with_subids
+    pw = pwd.getpwnam(user)
+    conf = Path(pw.pw_dir) / ".config/containers/containers.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text(BROKEN_CONF)
+    for p in (conf.parent.parent, conf.parent, conf):
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+    root = _project()
+    journal = {"PODSHIFT_FIXES_JOURNAL": str(root / "fixes-journal.json")}
+    try:
+        stack = RecoveryStack(None, root, load_project(root), None)  # type: ignore[arg-type]
+        fixed = recover(stack, "permission-issues", "--rootless-user", user, env=journal)
+        assert fixed.rc == 0, fixed.out
+        assert "select-oci-runtime applied (fixes journal" in fixed.out + fixed.log
+        assert "default-ulimits applied (fixes journal" in fixed.out + fixed.log
+        assert fixed.check("test_container_starts_as_the_user")["outcome"] == "passed"
+        assert 'runtime = "runc"' in conf.read_text()
+        _runs_as(user)
+        again = recover(stack, "permission-issues", "--rootless-user", user, env=journal)
+        assert "NOTHING TO DO" in again.out, again.out
+        _revert(journal)
+        assert conf.read_text() == BROKEN_CONF
     finally:
         shutil.rmtree(root, ignore_errors=True)
