@@ -21,7 +21,12 @@ from podshift.remediations.network import DevNetTun, UnprivilegedPortStart
 from podshift.remediations.podman_socket import StartPodmanSocket
 from podshift.remediations.recover.build import BuildServices, CarryBaseImages, CleanBuildArtefacts, RewriteChmod
 from podshift.remediations.recover.diagnose import DiagnosisReport
-from podshift.remediations.recover.network import CheckConnectivity, FindSubnetOwners, RecreateNetworks
+from podshift.remediations.recover.network import (
+    CheckConnectivity,
+    FindSubnetOwners,
+    RecreateNetworks,
+    RootlessNetns,
+)
 from podshift.remediations.recover.permissions import (
     ContainersConf,
     NewUidMap,
@@ -69,6 +74,7 @@ ALL_STEPS: tuple[type[Step], ...] = (
     StopServices,
     RemoveLeftovers,
     StartServices,
+    RootlessNetns,
     FindSubnetOwners,
     RecreateNetworks,
     CheckConnectivity,

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +25,9 @@ from pathlib import Path
 import pytest
 
 from podshift.commands import RunAs, run
-from podshift.compose import load_project
-from podshift.images import HELPER_IMAGE
+from podshift.compose import load_project, provider_for
+from podshift.images import HELPER_IMAGE, ensure_helper_image
+from podshift.runtimes import PodmanRuntime
 
 from .test_recovery import RecoveryStack, recover
 
@@ -177,4 +179,77 @@ def test_permission_issues_repairs_a_broken_containers_conf_of_the_user(user_wit
         _revert(journal)
         assert conf.read_text() == BROKEN_CONF
     finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- a stale rootless network namespace --------------------------------------------------------------
+@pytest.fixture
+def user_api(user_with_subids: str) -> Iterator[PodmanRuntime]:
+    """The throwaway user's Podman API service (started here, ended by PID afterwards)."""
+    as_user = RunAs(user_with_subids)
+    sock = Path(as_user.runtime_dir) / "podman" / "podman.sock"
+    sock.parent.mkdir(mode=0o700)
+    os.chown(sock.parent, as_user.uid, pwd.getpwnam(user_with_subids).pw_gid)
+    service = subprocess.Popen(
+        as_user.wrap(["podman", "system", "service", "--time=0", f"unix://{sock}"], None),
+        cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    runtime = PodmanRuntime.for_user(user_with_subids)
+    try:
+        for _ in range(100):
+            if runtime.probe_socket() is None:
+                break
+            time.sleep(0.2)
+        runtime.ping()
+        yield runtime
+    finally:
+        runtime.close()
+        service.terminate()
+        service.wait(30)
+
+
+def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -> None:
+    runtime = user_api
+    assert runtime.run_as is not None
+    user = runtime.run_as.user
+    ensure_helper_image(runtime)
+    root = _project()
+    name = f"s4-netns-{uuid.uuid4().hex[:6]}"
+    (root / "compose.yaml").write_text(
+        f"name: {name}\nservices:\n"
+        f"  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    expose: ['8000']\n"
+        "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
+        f"  client:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    command: [sleep, '3600']\n"
+    )
+    project = load_project(root)
+    provider = provider_for(project, runtime)
+    try:
+        provider.up()
+        assert runtime.exec(f"{name}_client_1", ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
+        # Induced for real: the namespace's runtime directory goes (a tmp cleaner) while the namespace is in use.
+        shutil.rmtree(Path(runtime.run_as.runtime_dir) / "libpod" / "tmp" / "rootless-netns")
+        probe = run(["podman", "unshare", "--rootless-netns", "true"], run_as=runtime.run_as, cwd="/", timeout=60)
+        assert "failed to mount runtime directory for rootless netns: no such file or directory" in probe.stderr
+        blocked = runtime.cli("run", "--rm", "--pull=never", "--network", f"{name}_default", HELPER_IMAGE, "true")
+        assert "failed to mount runtime directory for rootless netns" in blocked.stderr, blocked
+
+        stack = RecoveryStack(runtime, root, project, provider)  # type: ignore[arg-type]
+        found = recover(stack, "diagnose", "--rootless-user", user)
+        assert found.rc == 1, found.out
+        check = found.check("test_rootless_netns_usable")
+        assert check["outcome"] == "failed"
+        assert "failed to mount runtime directory for rootless netns" in check["message"]
+        assert "podshift recover network-issues" in check["message"]
+
+        fixed = recover(stack, "network-issues", "--rootless-user", user)
+        assert fixed.rc == 0, fixed.out
+        assert fixed.check("test_rootless_netns_usable")["outcome"] == "passed"
+        assert fixed.check("test_services_reach_each_other")["outcome"] == "passed"
+        assert runtime.exec(f"{name}_client_1", ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
+        again = recover(stack, "network-issues", "--rootless-user", user)
+        assert again.rc == 0, again.out
+        assert "NOTHING TO DO" in again.out
+    finally:
+        provider.down()
+        provider.close()
         shutil.rmtree(root, ignore_errors=True)
