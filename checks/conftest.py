@@ -17,12 +17,13 @@ import pytest
 from podshift.commands import CommandResult
 from podshift.compose.model import ComposeProject
 from podshift.engines import ROOTLESS_USER_ENV, podman_runtime_for, podman_user
-from podshift.errors import EngineUnavailable, PodshiftError
+from podshift.errors import PodshiftError
 from podshift.hoststate import memo
 from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.plugin import current_project, require_project
 from podshift.probes import podman_cli
 from podshift.runtimes import DockerRuntime, PodmanRuntime
+from podshift.session_engines import answering
 
 THRESHOLDS = {
     "podshift_min_docker_version": ("20.10", "oldest Docker engine podshift migrates from"),
@@ -117,24 +118,16 @@ def rootless_user(podman_user: str) -> str:
 @pytest.fixture(scope="session")
 def docker() -> Iterator[DockerRuntime]:
     """The Docker engine, or a skip naming the check that reports it down."""
-    runtime = DockerRuntime()
-    try:
-        runtime.ping()
-    except EngineUnavailable as e:
-        pytest.skip(f"needs the Docker daemon, which is not reachable ({e.reason}); see 'Docker daemon answers'")
-    yield runtime
-    runtime.close()
+    why = "needs the Docker daemon, which is not reachable ({reason}); see 'Docker daemon answers'"
+    with answering(DockerRuntime(), if_down="skip", why=why) as runtime:
+        yield runtime
 
 
 @pytest.fixture(scope="session")
 def podman_api(podman_user: str) -> Iterator[PodmanRuntime]:
-    runtime = podman_runtime_for(podman_user)
-    try:
-        runtime.ping()
-    except EngineUnavailable as e:
-        pytest.skip(f"needs the Podman API service, which is not reachable ({e.reason})")
-    yield runtime
-    runtime.close()
+    why = "needs the Podman API service, which is not reachable ({reason})"
+    with answering(podman_runtime_for(podman_user), if_down="skip", why=why) as runtime:
+        yield runtime
 
 
 @pytest.fixture

@@ -6,15 +6,14 @@ fails it (never a skip).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from podshift.compose.model import ComposeProject, load_project
-from podshift.engines import podman_runtime_for, podman_user
-from podshift.errors import EngineUnavailable
+from podshift.engines import podman_runtime_for
 from podshift.runtimes import DockerRuntime, PodmanRuntime
+from podshift.session_engines import answering, target_podman_user
 from podshift.steps import StepJournal
 
 
@@ -38,22 +37,14 @@ def migrate_journal(migrated: ComposeProject) -> StepJournal:
 @pytest.fixture(scope="session")
 def target_podman(pytestconfig: pytest.Config) -> Iterator[PodmanRuntime]:
     """The Podman the project was migrated to (``--rootless-user``, else the invoking user's)."""
-    user = pytestconfig.getoption("podshift_rootless_user", None) or os.environ.get("PODSHIFT_ROOTLESS_USER")
-    runtime = podman_runtime_for(user or podman_user())
-    try:
-        runtime.ping()
-    except EngineUnavailable as e:
-        pytest.fail(f"the target Podman does not answer, so nothing runs under it: {e}", pytrace=False)
-    yield runtime
-    runtime.close()
+    runtime = podman_runtime_for(target_podman_user(pytestconfig))
+    with answering(runtime, if_down="fail", why="the target Podman does not answer, so nothing runs under it: {error}"):
+        yield runtime
 
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[DockerRuntime]:
-    runtime = DockerRuntime()
-    try:
-        runtime.ping()
-    except EngineUnavailable as e:
-        pytest.fail(f"Docker does not answer, so its volumes cannot be compared: {e}", pytrace=False)
-    yield runtime
-    runtime.close()
+    with answering(
+        DockerRuntime(), if_down="fail", why="Docker does not answer, so its volumes cannot be compared: {error}"
+    ) as runtime:
+        yield runtime

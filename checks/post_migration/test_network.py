@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from podshift.compose.model import ComposeProject
 from podshift.runtimes import PodmanRuntime
+from podshift.stack_health import endpoint_problem, tcp_endpoints
 
 pytestmark = [pytest.mark.post_migration, pytest.mark.category("network")]
-
-
-def _connects(host: str, port: int, timeout: float = 3.0) -> str | None:
-    """None when a TCP connection to host:port succeeds, else why not."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as e:
-        return e.strerror or str(e)
 
 
 @pytest.mark.severity("critical")
@@ -26,14 +16,11 @@ def _connects(host: str, port: int, timeout: float = 3.0) -> str | None:
 def test_every_published_port_answers(migrated: ComposeProject, evidence) -> None:
     """Every published port accepts connections on its address."""
     failed = []
-    for service, p in migrated.published_ports:
-        if p.protocol != "tcp" or p.published is None:
-            continue
-        host = p.host_ip if p.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104 - a bind-all port
-        why = _connects(host, p.published)
-        evidence(f"{service} {host}:{p.published}", why or "answers")
+    for service, host, port in tcp_endpoints(migrated):
+        why = endpoint_problem(host, port)
+        evidence(f"{service} {host}:{port}", why or "answers")
         if why:
-            failed.append(f"{service} {host}:{p.published} ({why})")
+            failed.append(f"{service} {host}:{port} ({why})")
     assert not failed, (
         f"published ports that do not answer: {', '.join(failed)} — `podman port <container>` and "
         "`podshift recover network-issues`"

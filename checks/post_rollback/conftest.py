@@ -6,17 +6,16 @@ it (it is never a skip).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from podshift.compose.model import ComposeProject
-from podshift.engines import podman_runtime_for, podman_user
-from podshift.errors import EngineUnavailable
+from podshift.engines import podman_runtime_for
 from podshift.rollback.project import reload
 from podshift.rollback.verify import RollbackRecord
 from podshift.runtimes import DockerRuntime, PodmanRuntime
+from podshift.session_engines import answering, target_podman_user
 
 
 @pytest.fixture(scope="session")
@@ -35,23 +34,15 @@ def rollback_record(rolled_back: ComposeProject) -> RollbackRecord:
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[DockerRuntime]:
-    runtime = DockerRuntime()
-    try:
-        runtime.ping()
-    except EngineUnavailable as e:
-        pytest.fail(f"Docker does not answer, so nothing runs under it: {e}", pytrace=False)
-    yield runtime
-    runtime.close()
+    why = "Docker does not answer, so nothing runs under it: {error}"
+    with answering(DockerRuntime(), if_down="fail", why=why) as runtime:
+        yield runtime
 
 
 @pytest.fixture(scope="session")
 def podman_engine(pytestconfig: pytest.Config) -> Iterator[PodmanRuntime]:
     """The Podman the project was rolled back from (``--rootless-user``, else the invoking user's)."""
-    user = pytestconfig.getoption("podshift_rootless_user", None) or os.environ.get("PODSHIFT_ROOTLESS_USER")
-    runtime = podman_runtime_for(user or podman_user())
-    try:
-        runtime.ping()
-    except EngineUnavailable as e:
-        pytest.skip(f"Podman does not answer ({e.reason}): no container of the project can be running there")
-    yield runtime
-    runtime.close()
+    runtime = podman_runtime_for(target_podman_user(pytestconfig))
+    why = "Podman does not answer ({reason}): no container of the project can be running there"
+    with answering(runtime, if_down="skip", why=why):
+        yield runtime

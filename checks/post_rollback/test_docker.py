@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from podshift.compose.model import ComposeProject
-from podshift.rollback.verify import port_problems, service_problems
+from podshift.rollback.verify import port_problems
 from podshift.runtimes import DockerRuntime
+from podshift.stack_health import service_problems
 
 pytestmark = [pytest.mark.post_rollback, pytest.mark.category("docker")]
 

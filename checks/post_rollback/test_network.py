@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from podshift.compose.model import ComposeProject
-from podshift.rollback.verify import endpoint_problems
+from podshift.stack_health import endpoint_problems
 
 pytestmark = [pytest.mark.post_rollback, pytest.mark.category("network")]
 

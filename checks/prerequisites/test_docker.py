@@ -9,6 +9,7 @@ import pytest
 from podshift.compose.model import ComposeProject
 from podshift.compose.tools import compose_tools, docker_compose_argv, users_docker_compose
 from podshift.errors import EngineUnavailable, ToolMissing
+from podshift.migration.leftovers import layer_changes
 from podshift.runtimes import DockerRuntime
 
 from ..conftest import version_tuple
@@ -108,31 +109,18 @@ def test_docker_reports_no_warnings(docker: DockerRuntime, evidence) -> None:
     assert not warnings, "docker info warns:\n" + "\n".join(warnings)
 
 
-#: ``docker diff`` kinds.
-_CHANGE_KIND = {0: "changed", 1: "added", 2: "deleted"}
-
-
-def _under(path: str, roots: list[str]) -> bool:
-    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
-
-
 @pytest.mark.check_id("docker.writes-outside-volumes")
 @pytest.mark.severity("warning")
 def test_containers_wrote_nothing_outside_volumes(docker: DockerRuntime, project: ComposeProject, evidence) -> None:
     """No running container of the project wrote files outside its volumes (they would stay behind)."""
+    changed = layer_changes(docker, project.name)
     found = []
-    containers = docker.client.containers.list(filters={"label": f"com.docker.compose.project={project.name}"})
-    for container in containers:
-        mounts = [m["Destination"] for m in container.attrs.get("Mounts") or []]
-        changes = [c for c in container.diff() or [] if not _under(c["Path"], mounts)]
-        # A directory shows as changed when anything under it did: name the files themselves.
-        paths = {c["Path"] for c in changes}
-        leaves = [c for c in changes if not any(p.startswith(c["Path"].rstrip("/") + "/") for p in paths)]
-        evidence(container.name, len(leaves))
+    for container in sorted({c.name for c in docker.project_containers(project.name) if c.status == "running"}):
+        leaves = changed.get(container, [])
+        evidence(container, len(leaves))
         if leaves:
-            named = ", ".join(f"{c['Path']} ({_CHANGE_KIND.get(c['Kind'], c['Kind'])})" for c in leaves[:8])
             more = f" and {len(leaves) - 8} more" if len(leaves) > 8 else ""
-            found.append(f"{container.name}: {named}{more}")
+            found.append(f"{container}: {', '.join(leaves[:8])}{more}")
     assert not found, (
         f"containers changed files in their own layer, outside any volume: {'; '.join(found)} — the migration "
         "moves volumes and images, not container layers, so these stay behind: put them on a volume, or "

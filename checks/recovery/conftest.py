@@ -12,10 +12,10 @@ import pytest
 
 from podshift.compose.model import ComposeProject
 from podshift.engines import podman_runtime_for
-from podshift.errors import EngineUnavailable
 from podshift.recovery.diagnosis import Diagnosis, Finding, diagnose
-from podshift.recovery.engines import both_engines, target_podman_user
+from podshift.recovery.engines import both_engines
 from podshift.runtimes import PodmanRuntime
+from podshift.session_engines import answering, target_podman_user
 from podshift.stepping import action_of
 
 
@@ -43,10 +43,5 @@ def no_findings(diagnosis: Diagnosis, evidence: Callable[[str, object], None]) -
 @pytest.fixture(scope="session")
 def target_podman(pytestconfig: pytest.Config) -> Iterator[PodmanRuntime]:
     """The Podman the stack runs on; a recovery check cannot judge without it (a failure, not a skip)."""
-    runtime = podman_runtime_for(target_podman_user(pytestconfig))
-    try:
-        runtime.ping()
-    except EngineUnavailable as e:
-        pytest.fail(str(e), pytrace=False)
-    yield runtime
-    runtime.close()
+    with answering(podman_runtime_for(target_podman_user(pytestconfig)), if_down="fail", why="{error}") as runtime:
+        yield runtime

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from podshift.errors import PodshiftError
-from podshift.migration.stack import docker_stack_stopped, podman_stack_healthy, start_podman_stack, stop_docker_stack
+from podshift.migration.leftovers import layer_changes
+from podshift.migration.stack import docker_stack_stopped, start_podman_stack, stop_docker_stack
 from podshift.remediation import CommandStep, Plan
+from podshift.stack_health import service_problems
 from podshift.steps import Step, StepContext, StepFailed
 
 from .common import RERUN, docker, podman
@@ -42,11 +44,18 @@ class StopDocker(Step):
         previous = {n["name"]: n for n in ctx.recorded("networks", [])}
         previous.update({n.name: {"name": n.name, "subnets": list(n.subnets), "labels": dict(n.labels)} for n in nets})
         ctx.record("networks", list(previous.values()))
+        # What the containers wrote into their own layers stays behind with them: say so in the report.
+        left = {**ctx.recorded("left_behind", {}), **layer_changes(runtime, ctx.project.name)}
+        ctx.record("left_behind", left)
         try:
             stop_docker_stack(runtime, ctx.project)
         except PodshiftError as e:
             raise StepFailed(self.name, str(e), RERUN) from e
-        return f"stopped {len(stopped)} containers, removed {len(nets)} networks"
+        said = f"stopped {len(stopped)} containers, removed {len(nets)} networks"
+        for container, paths in sorted(left.items()):
+            more = f" and {len(paths) - 8} more" if len(paths) > 8 else ""
+            said += f"; left behind in {container}'s own layer (not in a volume): {', '.join(paths[:8])}{more}"
+        return said
 
 
 class StartPodman(Step):
@@ -65,7 +74,7 @@ class StartPodman(Step):
         )
 
     def done(self, ctx: StepContext) -> bool:
-        return super().done(ctx) and not podman_stack_healthy(ctx.podman(), ctx.project)
+        return super().done(ctx) and not service_problems(ctx.podman(), ctx.project, image_healthchecks=False)
 
     def run(self, ctx: StepContext) -> str | None:
         runtime = podman(ctx, self.name)
@@ -77,7 +86,7 @@ class StartPodman(Step):
             start_podman_stack(runtime, project)
         except PodshiftError as e:
             raise StepFailed(self.name, str(e), "podshift recover failed-startup") from e
-        problems = podman_stack_healthy(runtime, project)
+        problems = service_problems(runtime, project, image_healthchecks=False)
         if problems:
             raise StepFailed(
                 self.name, f"not healthy under Podman: {'; '.join(problems)}", "podshift recover failed-startup"

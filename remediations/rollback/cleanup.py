@@ -7,6 +7,7 @@ from podshift.remediation import CommandStep, Plan
 from podshift.rollback import verify
 from podshift.rollback.podman_side import find_project
 from podshift.rollback.snapshot import PodmanSnapshot
+from podshift.stack_health import endpoint_problems, service_problems
 from podshift.steps import Step, StepContext, StepFailed, StepJournal
 
 from .common import current_project, docker, podman
@@ -51,8 +52,8 @@ class Cleanup(Step):
         docker_rt, podman_rt = docker(ctx, self.name), podman(ctx, self.name)
         record = verify.RollbackRecord.read(project.project_dir)
         problems = (
-            verify.service_problems(docker_rt, project)
-            + verify.endpoint_problems(project)
+            service_problems(docker_rt, project)
+            + endpoint_problems(project)
             + verify.config_problems(BackupStore(project.project_dir))
             + verify.volume_problems(docker_rt, project, record)
             + verify.podman_problems(podman_rt, project)

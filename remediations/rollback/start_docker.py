@@ -7,10 +7,10 @@ import time
 from podshift.compose.model import ComposeProject
 from podshift.compose.provider import DockerComposeProvider
 from podshift.errors import CommandError, EngineUnavailable, PodshiftError
+from podshift.ports import docker_published, holders
 from podshift.remediation import CommandStep, Plan
-from podshift.rollback.ports import docker_published, holders
-from podshift.rollback.verify import service_problems
 from podshift.runtimes.docker import DockerRuntime
+from podshift.stack_health import service_problems
 from podshift.steps import DONE, Step, StepContext, StepFailed
 
 from .common import RERUN, current_project, docker
@@ -37,7 +37,7 @@ def _port_conflicts(project: ComposeProject, runtime: DockerRuntime) -> list[str
         held = holders(p.published)
         if not held:
             continue
-        who = ", ".join(h.describe() for h in held)
+        who = ", ".join(h.who() for h in held)
         if any(h.is_podman for h in held):
             conflicts.append(
                 f"port {p.published} ({service}) is held by a leftover Podman process: {who}; "

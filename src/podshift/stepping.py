@@ -48,6 +48,7 @@ from podshift.steps import (
     journal_name,
     summarize,
 )
+from podshift.stopping import Interrupted
 
 P_STEP, P_PLAN = "step", "step_plan"
 #: Outcomes a step can have, with the terminal's letter and word.
@@ -191,6 +192,11 @@ class StepRunner:
     def label(self) -> str:
         return f"{self.action} {self.scenario}" if self.scenario else self.action
 
+    @property
+    def resume(self) -> str:
+        """What to do after a step stopped without its own advice."""
+        return f"run the same `podshift {self.label}` again: it resumes from this step"
+
     # -- collection ---------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)  # after -m/-k deselection: steps always run
     def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
@@ -286,12 +292,16 @@ class StepRunner:
         except StepFailed as e:
             self._failed(step, e.reason, e.hint)
             raise
+        except (KeyboardInterrupt, Interrupted) as e:
+            # Ctrl-C (or SIGTERM while containers were stopped): the journal says where, the rerun resumes.
+            self._failed(step, "interrupted" + (f" ({e})" if isinstance(e, Interrupted) else " (Ctrl-C)"), self.resume)
+            raise
         except PodshiftError as e:
-            self._failed(step, str(e), "")
+            self._failed(step, str(e), self.resume)
             raise
         except BaseException as e:
-            # Anything else (a bug, Ctrl-C): journaled as failed so the next run knows where it stopped.
-            self._failed(step, f"{type(e).__name__}: {e}", "")
+            # Anything else (a bug): journaled as failed so the next run knows where it stopped.
+            self._failed(step, f"{type(e).__name__}: {e}", self.resume)
             raise
         finally:
             ctx.progress.finish()

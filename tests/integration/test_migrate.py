@@ -283,6 +283,10 @@ def test_migrate_to_rootless_podman(
     try:
         digest = snapshot(VolumeRef(s.docker, s.volume)).digest()
         data = s.root / "data"
+        # A file the api writes into its own layer stays behind with its Docker container: the log says so.
+        api = next(c.name for c in s.docker.project_containers(s.name) if c.service == "api")
+        wrote = s.docker.client.containers.get(api).exec_run(["sh", "-c", "echo left > /left-behind.txt"])
+        assert wrote.exit_code == 0, wrote.output
         result = migrate_cli(s.dir, "--rootless-user", user, cwd=work)
         assert result.returncode == 0, result.stdout[-4000:]
         assert "podshift migrate: DONE" in result.stdout
@@ -292,7 +296,8 @@ def test_migrate_to_rootless_podman(
         owners = StepJournal.open(s.dir, "migrate").data("bind-owners")["bind_owners"]
         assert owners[str(data)] == [0, 0]
         assert data.stat().st_uid == rootless_podman_runtime.run_as.uid  # type: ignore[union-attr]
-        assert (work / "reports" / "migrate.log").is_file()
+        log = (work / "reports" / "migrate.log").read_text()
+        assert f"left behind in {api}'s own layer (not in a volume): /left-behind.txt (added)" in log, log[-3000:]
         assert (work / "reports" / "migrate-table.html").is_file()  # pytest-html: steps and checks
         assert (work / "reports" / "post-migration.html").is_file()  # podshift's own page of the checks
         assert (work / "reports" / "migrate-junit.xml").is_file()

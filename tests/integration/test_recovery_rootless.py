@@ -30,7 +30,7 @@ from podshift.compose import load_project, provider_for
 from podshift.compose.provider import PodmanComposeProvider
 from podshift.errors import PodshiftError
 from podshift.images import HELPER_IMAGE, ensure_helper_image
-from podshift.recovery.ports import holders
+from podshift.ports import holders
 from podshift.recovery.startup import port_uses
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.volumes.transfer import VolumeRef, snapshot

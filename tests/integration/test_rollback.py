@@ -44,6 +44,7 @@ from podshift.steps import StepJournal
 from ..conftest import EXAMPLE, REPO
 from .conftest import build_base_image, http
 from .private_dockerd import PrivateDockerd, private_dockerd
+from .terminal import on_terminal
 from .test_migrate import open_tun  # noqa: F401 - the fixture, shared with the migration's tests
 
 pytestmark = pytest.mark.xdist_group("rollback")
@@ -365,6 +366,14 @@ def test_no_terminal_without_force_refuses_and_verify_only_changes_nothing(moved
     assert refused.returncode == 1
     assert "refusing" in refused.stdout
     assert "--force" in refused.stdout
+    assert state() == before
+
+    # On a terminal: the plan, then a typed confirmation; anything but "yes" changes nothing.
+    argv = [sys.executable, "-m", "podshift.cli", "rollback", "--keep-data", "--project-dir", str(moved.project_dir)]
+    declined = on_terminal(argv, prompt="Type 'yes'", answer="no", env=moved.env_for_cli(), cwd=REPO)
+    assert declined.returncode == 1, declined.output[-3000:]
+    assert "stop-podman" in declined.output, "the plan is printed before the question"
+    assert "not confirmed; nothing was changed" in declined.output
     assert state() == before
 
     checked = moved.cli("rollback", "--verify-only", "--keep-data")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from podshift.backup.tarscan import Entry
+from podshift.ports import holders
 from podshift.recovery.build import apply_symbolic, built_from, is_short_name, octal_chmod, rewrite_chmod, scan, stages
 from podshift.recovery.diagnosis import content_digest
 from podshift.recovery.permissions import newuidmap_problem, smoke_fix, uid_map_problem
-from podshift.recovery.ports import holders
 from podshift.recovery.volumes import _through_map, selinux_advice
 
 # -- SELinux (recorded on a RHEL 9 host) -----------------------------------------------------------

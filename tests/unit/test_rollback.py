@@ -13,8 +13,8 @@ from podshift.backup.store import BackupStore
 from podshift.backup.tarscan import Entry
 from podshift.compose.model import load_project
 from podshift.errors import ProjectError
+from podshift.ports import holders
 from podshift.rollback import command
-from podshift.rollback.ports import holders
 from podshift.rollback.project import load_for_rollback
 from podshift.rollback.volumes import compare_since
 

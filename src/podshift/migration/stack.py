@@ -60,22 +60,6 @@ def stop_docker_stack(docker: DockerRuntime, project: ComposeProject) -> list[Re
     return removed
 
 
-def podman_stack_healthy(podman: PodmanRuntime, project: ComposeProject) -> list[str]:
-    """What is not yet running and healthy under Podman ([] when every service is)."""
-    containers = podman.project_containers(project.name)
-    problems = []
-    for name in sorted(project.services):
-        mine = [c for c in containers if c.service == name]
-        if not mine:
-            problems.append(f"{name}: no container")
-        for c in mine:
-            if c.status != "running":
-                problems.append(f"{name}: {c.name} is {c.status}")
-            elif project.services[name].has_healthcheck and c.health not in (None, "healthy"):
-                problems.append(f"{name}: {c.name} is {c.health}")
-    return problems
-
-
 def start_podman_stack(podman: PodmanRuntime, project: ComposeProject, *, timeout: float = 180) -> None:
     """Create and start the project under Podman in dependency order, healthchecks driven, no build."""
     provider = provider_for(project, podman)

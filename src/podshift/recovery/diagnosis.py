@@ -23,7 +23,7 @@ from podshift.backup.store import BackupError, BackupStore, compare_entries
 from podshift.backup.tarscan import Entry, comparable, scan
 from podshift.compose.model import ComposeProject
 from podshift.errors import EngineUnavailable, PodshiftError
-from podshift.recovery.ports import PortHolder, holders
+from podshift.ports import PortHolder, holders
 from podshift.recovery.startup import unhealthy_services
 from podshift.runtimes import ContainerInfo, NetworkInfo, PodmanRuntime, Runtime, VolumeInfo
 from podshift.steps import JournalCorrupt, StepJournal

@@ -10,14 +10,9 @@ import pytest
 from podshift.commands import CommandResult, run
 from podshift.compose.model import ComposeProject
 from podshift.compose.provider import provider_for
-from podshift.engines import podman_runtime_for, podman_user
+from podshift.engines import podman_runtime_for
 from podshift.runtimes import DockerRuntime, PodmanRuntime, Runtime
-from podshift.stepping import options_of
-
-
-def target_podman_user(config: pytest.Config) -> str:
-    """``--rootless-user`` (or $PODSHIFT_ROOTLESS_USER), else the invoking user (root: rootful)."""
-    return options_of(config).rootless_user or podman_user()
+from podshift.session_engines import target_podman_user
 
 
 @contextmanager

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from podshift.compose.model import ComposeProject
 from podshift.images import HELPER_IMAGE, ensure_helper_image
+from podshift.ports import PortHolder, command_line, holders
 from podshift.recovery.engines import podman
-from podshift.recovery.ports import PortHolder, command_line, holders
 from podshift.runtimes import PROJECT_LABEL, PodmanRuntime
 
 #: podman-compose's own label: containers without it are not recreated by ``podman-compose up``.

@@ -14,8 +14,8 @@ from pathlib import Path
 from podshift.backup.store import BackupStore, verify_dir
 from podshift.compose.model import ComposeProject
 from podshift.errors import EngineUnavailable, PodshiftError
+from podshift.ports import docker_published, holders
 from podshift.rollback.podman_side import find_project
-from podshift.rollback.ports import docker_published, holders
 from podshift.runtimes.docker import DockerRuntime
 from podshift.runtimes.podman import PodmanRuntime
 
@@ -96,9 +96,9 @@ def prerequisites(
         if not held:
             findings.append(Finding(True, what, "free"))
         elif all(h.is_podman for h in held) and running_on_podman:
-            findings.append(Finding(True, what, f"held by the project's Podman containers ({held[0].describe()})"))
+            findings.append(Finding(True, what, f"held by the project's Podman containers ({held[0].who()})"))
         elif all(h.is_docker for h in held) and p.published in ours_docker:
             findings.append(Finding(True, what, "held by the project's Docker containers (already back)"))
         else:
-            findings.append(Finding(False, what, f"held by {', '.join(h.describe() for h in held)}"))
+            findings.append(Finding(False, what, f"held by {', '.join(h.who() for h in held)}"))
     return findings

@@ -7,18 +7,16 @@ one holds.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from podshift.backup.store import BackupStore
 from podshift.backup.tarscan import file_chunks
 from podshift.compose.model import ComposeProject
+from podshift.ports import docker_published, holders, listening
 from podshift.rollback.podman_side import find_project
-from podshift.rollback.ports import docker_published, holders, listening
 from podshift.rollback.snapshot import PodmanSnapshot
 from podshift.rollback.volumes import compare_since, read_entries
 from podshift.runtimes.docker import DockerRuntime
@@ -44,41 +42,6 @@ class RollbackRecord:
             keep_data=bool(journal.data(MIGRATE_DATA).get("keep_data", False)),
             docker_started_at=float(started) if isinstance(started, int | float) else None,
         )
-
-
-def service_problems(docker: DockerRuntime, project: ComposeProject) -> list[str]:
-    """Every service has a running container under Docker, healthy where it has a healthcheck."""
-    containers = docker.project_containers(project.name)
-    problems = []
-    for name in project.start_order():
-        mine = [c for c in containers if c.service == name]
-        if not mine:
-            problems.append(f"{name}: no container under Docker")
-            continue
-        for c in mine:
-            if c.status != "running":
-                problems.append(f"{name}: {c.name} is {c.status}")
-            elif c.health not in (None, "healthy"):
-                problems.append(f"{name}: {c.name} is {c.health}")
-    return problems
-
-
-def endpoint_problems(project: ComposeProject, timeout: float = 3) -> list[str]:
-    """Every published port accepts a connection (an HTTP service answers a GET of /)."""
-    problems = []
-    for service, p in project.published_ports:
-        if p.protocol != "tcp" or p.published is None:
-            continue
-        host = p.host_ip if p.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104 - the wildcard
-        try:
-            with socket.create_connection((host, p.published), timeout=timeout) as s:
-                s.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
-                # Any answer will do; no answer in time: not HTTP, but it accepted the connection.
-                with contextlib.suppress(TimeoutError):
-                    s.recv(16)
-        except OSError as e:
-            problems.append(f"{service}: {host}:{p.published} does not answer ({e.strerror or e})")
-    return problems
 
 
 def config_problems(store: BackupStore) -> list[str]:
@@ -155,7 +118,7 @@ def port_problems(docker: DockerRuntime, project: ComposeProject) -> list[str]:
             continue
         others = [h for h in holders(p.published) if not h.is_docker]
         if others:
-            problems.append(f"{service}: port {p.published} is also held by {', '.join(h.describe() for h in others)}")
+            problems.append(f"{service}: port {p.published} is also held by {', '.join(h.who() for h in others)}")
         elif not listening(p.published):
             problems.append(f"{service}: nothing listens on port {p.published}")
     return problems
