@@ -66,6 +66,22 @@ class MigratedStack(RecoveryStack):
         return recover(self, scenario, "--rootless-user", self.user, *args)
 
 
+def _forget_dns(runtime: PodmanRuntime, project: str) -> None:
+    """Remove aardvark-dns entries of this project's networks once the networks are gone.
+
+    Seen here: a container whose start fails (rootlessport refusing a port) or whose conmon hung keeps
+    its entry in ``$XDG_RUNTIME_DIR/containers/networks/aardvark-dns/<network>`` after the network is
+    removed; the next network gets the same gateway (10.89.0.1) and aardvark-dns answers NXDOMAIN for
+    every new container of the user.  The shared rootless user must not be left like that.
+    """
+    assert runtime.run_as is not None
+    dns = Path(runtime.run_as.runtime_dir) / "containers" / "networks" / "aardvark-dns"
+    networks = set(runtime.cli("network", "ls", "--format", "{{.Name}}").stdout.split())
+    for entry in dns.glob(f"{project}_*") if dns.is_dir() else ():
+        if entry.name not in networks:
+            entry.unlink(missing_ok=True)
+
+
 def _user(runtime: PodmanRuntime) -> str:
     if runtime.run_as is None:
         pytest.skip("needs root driving a rootless user's Podman (PODSHIFT_ROOTLESS_USER)")
@@ -117,6 +133,7 @@ def migrated(docker_runtime: DockerRuntime, rootless_podman_runtime: PodmanRunti
             provider.close()
     finally:
         _remove(project, docker_runtime, runtime)
+        _forget_dns(runtime, name)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -347,6 +364,7 @@ def test_rootless_failed_startup_privileged_port_through_the_existing_fix(
     finally:
         provider.down()
         provider.close()
+        _forget_dns(runtime, name)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -488,9 +506,9 @@ def test_rootless_failed_startup_ends_a_dead_containers_conmon_and_rootlessport(
 
         got = recover(stack, "failed-startup", "--rootless-user", user)
         assert got.rc == 0, got.out
-        assert (
-            f"ending port {port} is held by PID {rootlessport} (rootlessport): left by container {container}" in got.log
-        )
+        ended = next(ln for ln in got.log.splitlines() if f"ending port {port} is held by PID {rootlessport} " in ln)
+        assert "(rootlessport" in ended
+        assert ended.endswith(f"left by container {container}, which no longer runs"), ended
         assert f"ending PID {conmon} (conmon of container {container}, which no longer runs)" in got.log
         assert http(f"http://127.0.0.1:{port}/health").strip() == "ok"
         for pid in (conmon, rootlessport):
@@ -507,4 +525,5 @@ def test_rootless_failed_startup_ends_a_dead_containers_conmon_and_rootlessport(
                 os.kill(pid, signal.SIGKILL)
         provider.down()
         provider.close()
+        _forget_dns(runtime, name)
         shutil.rmtree(root, ignore_errors=True)
