@@ -82,6 +82,20 @@ def _forget_dns(runtime: PodmanRuntime, project: str) -> None:
             entry.unlink(missing_ok=True)
 
 
+def _web_project(runtime: PodmanRuntime, prefix: str, port: int) -> tuple[str, Path]:
+    """(name, dir) of a one-service project: busybox httpd answering /health, published on 127.0.0.1:*port*."""
+    ensure_helper_image(runtime)
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    root = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    root.chmod(0o755)
+    (root / "compose.yaml").write_text(
+        f"name: {name}\nservices:\n  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n"
+        f'    ports: ["127.0.0.1:{port}:8000"]\n'
+        "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
+    )
+    return name, root
+
+
 def _user(runtime: PodmanRuntime) -> str:
     if runtime.run_as is None:
         pytest.skip("needs root driving a rootless user's Podman (PODSHIFT_ROOTLESS_USER)")
@@ -321,16 +335,8 @@ def test_rootless_failed_startup_privileged_port_through_the_existing_fix(
 ) -> None:
     runtime = rootless_podman_runtime
     user = _user(runtime)
-    ensure_helper_image(runtime)
-    name = f"s4-low-{uuid.uuid4().hex[:8]}"
-    root = Path(tempfile.mkdtemp(prefix="s4-low-"))
-    root.chmod(0o755)
+    name, root = _web_project(runtime, "s4-low", LOW_PORT)
     journal = {"PODSHIFT_FIXES_JOURNAL": str(root / "fixes-journal.json")}
-    (root / "compose.yaml").write_text(
-        f"name: {name}\nservices:\n  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n"
-        f'    ports: ["127.0.0.1:{LOW_PORT}:8000"]\n'
-        "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
-    )
     project = load_project(root)
     provider = provider_for(project, runtime)
     stack = RecoveryStack(runtime, root, project, provider, {"web": LOW_PORT})  # type: ignore[arg-type]
@@ -470,15 +476,8 @@ def test_rootless_failed_startup_ends_a_dead_containers_conmon_and_rootlessport(
     stay, holding the port, and a new container of the service cannot publish it."""
     runtime = rootless_podman_runtime
     user = _user(runtime)
-    ensure_helper_image(runtime)
-    name, port = f"s4-hung-{uuid.uuid4().hex[:8]}", 21441
-    root = Path(tempfile.mkdtemp(prefix="s4-hung-"))
-    root.chmod(0o755)
-    (root / "compose.yaml").write_text(
-        f"name: {name}\nservices:\n  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n"
-        f'    ports: ["127.0.0.1:{port}:8000"]\n'
-        "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
-    )
+    port = 21441
+    name, root = _web_project(runtime, "s4-hung", port)
     project = load_project(root)
     provider = provider_for(project, runtime)
     container = f"{name}_web_1"
