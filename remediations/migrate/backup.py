@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import os
+
 from podshift.backup.store import BackupError, BackupStore, verify_dir
 from podshift.remediation import Plan, VolumeMove
+from podshift.runtimes.docker import DockerRuntime
 from podshift.steps import Step, StepContext, StepFailed
 
 from .common import RERUN, docker
+
+#: Room kept beyond the estimate: manifests, tar headers and padding, what a volume gains while it is read.
+MARGIN_FRACTION = 0.05
+MARGIN_MIN = 1 << 20
+
+
+def space_needed(estimate: int) -> int:
+    """Bytes the backup directory's filesystem must have free for a backup estimated at *estimate* bytes."""
+    return estimate + max(int(estimate * MARGIN_FRACTION), MARGIN_MIN)
+
+
+def free_bytes(path: os.PathLike[str] | str) -> int:
+    """Bytes an unprivileged writer may still use on the filesystem of *path* (root's reserve not counted)."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
 
 
 class Backup(Step):
@@ -54,6 +72,7 @@ class Backup(Step):
             ctx.record("created", manifest.created)
             return f"using the verified backup at {store.path}"
         runtime = docker(ctx, self.name)
+        self._check_space(ctx, store, runtime)
         try:
             manifest = store.create(ctx.project, runtime, include_data=True, force=True, progress=ctx.progress)
         except BackupError as e:
@@ -61,3 +80,28 @@ class Backup(Step):
         ctx.record("created", manifest.created)
         size = sum(a.size for a in manifest.archives)
         return f"backup at {store.path}: {len(manifest.config)} files, {len(manifest.archives)} archives, {size} bytes"
+
+    def _check_space(self, ctx: StepContext, store: BackupStore, runtime: DockerRuntime) -> None:
+        """Refuse, before any service is stopped for reading, a backup that cannot fit where it goes.
+
+        The estimate is what the backup would hold: configuration files, each
+        volume's size as Docker reports it, bind-mounted data directories. The
+        new backup is written beside the old one (which stays until the new one
+        verifies), so the old one's size does not count as free.  A write that
+        still runs out of space (the estimate is one) fails with ENOSPC and the
+        partial backup is removed (``BackupStore.create``).
+        """
+        items = store.plan(ctx.project, runtime, include_data=True)
+        estimate = sum(i.size for i in items)
+        need = space_needed(estimate)
+        free = free_bytes(store.base)
+        ctx.record("space", {"estimate": estimate, "needed": need, "free": free})
+        if free < need:
+            parts = {kind: sum(i.size for i in items if i.kind == kind) for kind in ("config", "volume", "bind")}
+            raise StepFailed(
+                self.name,
+                f"no space for the backup: it needs {need} bytes (configuration {parts['config']}, volumes "
+                f"{parts['volume']}, bind data {parts['bind']}, plus margin) and the filesystem of {store.base} "
+                f"has {free} bytes free; nothing was stopped or written",
+                f"free at least {need - free} bytes there, then run `podshift migrate` again",
+            )

@@ -1,8 +1,10 @@
 """Step 7: a Podman-ready compose file, changed only where this host needs it, with the diff journaled.
 
-Two rewrites, each only when it applies here: image names Podman cannot
-resolve (the ``qualify-images`` fix's own code), and ``docker.sock`` bind
-mounts pointed at the target Podman's API socket.  Published ports below
+Three rewrites, each only when it applies here: image names Podman cannot
+resolve (the ``qualify-images`` fix's own code), ``docker.sock`` bind
+mounts pointed at the target Podman's API socket, and ``:Z``/``:z`` labels on
+bind mounts when SELinux is enforcing (``podshift.migration.selinux``; the
+``getenforce`` output is journaled with the diff).  Published ports below
 ``ip_unprivileged_port_start`` for a rootless target are a readiness failure
 (the ``unprivileged-port-start`` fix), not a silent remap here.  The backup
 holds the original files; rollback restores them from there.
@@ -20,6 +22,7 @@ from ruamel.yaml import YAML
 from podshift.atomic import write_file_atomically
 from podshift.compose.model import ComposeProject, load_project
 from podshift.errors import PodshiftError
+from podshift.migration.selinux import add_labels, bind_labels, recorded_getenforce, selinux_enforcing
 from podshift.remediation import FileChange, FixContext, FixRefused, Plan
 from podshift.remediations.images import QualifyImages
 from podshift.runtimes.podman import ROOTFUL_SOCKET, rootless_socket
@@ -49,10 +52,15 @@ def _sha(data: bytes) -> str:
 
 def _point_sockets(text: bytes, socket: str) -> bytes | None:
     """*text* with every docker.sock bind source replaced by *socket*, or None when there is none."""
+    return _rewrite(text, socket, {})
+
+
+def _rewrite(text: bytes, socket: str, labels: dict[str, dict[str, str]]) -> bytes | None:
+    """*text* with docker.sock sources pointed at *socket* and *labels* added, or None when nothing changes."""
     yaml = YAML()
     yaml.preserve_quotes = True
     doc: Any = yaml.load(text)
-    touched = False
+    touched = add_labels(doc, labels)
     for spec in ((doc or {}).get("services") or {}).values():
         mounts = (spec or {}).get("volumes") or []
         for i, m in enumerate(mounts):
@@ -71,8 +79,11 @@ def _point_sockets(text: bytes, socket: str) -> bytes | None:
     return out.getvalue().encode()
 
 
-def planned_changes(ctx: StepContext) -> list[FileChange]:
-    """The compose files as Podman on this host needs them (only the ones that change)."""
+def planned_changes(ctx: StepContext, getenforce: str | None = None) -> list[FileChange]:
+    """The compose files as Podman on this host needs them (only the ones that change).
+
+    *getenforce*: what ``getenforce`` printed here (None: no SELinux tooling).
+    """
     after: dict[Path, bytes] = {}
     try:
         plan = QualifyImages().plan(FixContext(ctx.config, ctx.project, ctx.podman_user))
@@ -81,8 +92,9 @@ def planned_changes(ctx: StepContext) -> list[FileChange]:
     for f in plan.files:
         after[f.path] = f.after
     socket = podman_socket(ctx)
+    labels = bind_labels(ctx.project) if selinux_enforcing(getenforce) else {}
     for path in ctx.project.compose_files:
-        pointed = _point_sockets(after.get(path, path.read_bytes()), socket)
+        pointed = _rewrite(after.get(path, path.read_bytes()), socket, labels)
         if pointed is not None:
             after[path] = pointed
     return [
@@ -100,9 +112,11 @@ class ComposeRewrite(Step):
     after = ("images", "volumes-final-sync")
 
     def plan(self, ctx: StepContext) -> Plan:
-        changes = planned_changes(ctx)
+        getenforce = recorded_getenforce()
+        changes = planned_changes(ctx, getenforce)
         summary = "nothing to change in the compose files" if not changes else self.title
-        return Plan(self.name, "project", summary, files=tuple(changes))
+        selinux = "enforcing: bind mounts get :Z/:z" if selinux_enforcing(getenforce) else "not enforcing: no labels"
+        return Plan(self.name, "project", summary, files=tuple(changes), notes=(f"SELinux {selinux}",))
 
     def done(self, ctx: StepContext) -> bool:
         if not super().done(ctx):
@@ -111,7 +125,9 @@ class ComposeRewrite(Step):
         return all(Path(p).is_file() and _sha(Path(p).read_bytes()) == f["after"] for p, f in files.items())
 
     def run(self, ctx: StepContext) -> str | None:
-        changes = planned_changes(ctx)
+        getenforce = recorded_getenforce()
+        ctx.record("getenforce", getenforce)
+        changes = planned_changes(ctx, getenforce)
         recorded = dict(ctx.recorded("files", {}) or {})
         for change in changes:
             before = change.path.read_bytes()

@@ -44,10 +44,10 @@ pytestmark = pytest.mark.xdist_group("migrate")
 PORTS = range(21100, 21200)
 
 
-def free_ports(n: int) -> list[int]:
-    """*n* ports of this issue's range that nothing listens on."""
+def free_ports(n: int, ports: range = PORTS) -> list[int]:
+    """*n* ports of *ports* (this issue's range) that nothing listens on."""
     found: list[int] = []
-    candidates = list(PORTS)
+    candidates = list(ports)
     random.shuffle(candidates)
     for port in candidates:
         with socket.socket() as s:
@@ -58,7 +58,7 @@ def free_ports(n: int) -> list[int]:
         found.append(port)
         if len(found) == n:
             return found
-    raise RuntimeError("no free ports left in 21100-21199")
+    raise RuntimeError(f"no free ports left in {ports.start}-{ports.stop - 1}")
 
 
 @dataclass
@@ -81,22 +81,34 @@ class DockerStack:
         return f"{self.name}_api-data"
 
 
-def make_stack(docker: DockerRuntime, *, big_mib: int = 0) -> DockerStack:
-    root = Path(tempfile.mkdtemp(prefix="i11-migrate-"))
+def make_stack(
+    docker: DockerRuntime,
+    *,
+    big_mib: int = 0,
+    prefix: str = "i11",
+    ports: range = PORTS,
+    subnet: str = "10.11",
+    stack_parent: Path | None = None,
+) -> DockerStack:
+    """Deploy a private phoenix-hydra on Docker: names start with *prefix*, ports from *ports*, a *subnet*.x.0/24.
+
+    *stack_parent*: where the project directory goes (default: beside its data dir in a new temporary dir).
+    """
+    root = Path(tempfile.mkdtemp(prefix=f"{prefix}-migrate-"))
     root.chmod(0o755)  # the rootless user reads the project and its data dir
-    name = f"i11-{uuid.uuid4().hex[:8]}"
-    stack = root / "stack"
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    stack = (stack_parent or root) / "stack"
     shutil.copytree(EXAMPLE, stack)
     compose = stack / "docker-compose.yml"
     text = compose.read_text().replace("name: phoenix-hydra", f"name: {name}")
     # Own image names: other tests build phoenix-hydra's images into the same stores at the same time.
     compose.write_text(text.replace("localhost/phoenix-hydra-", f"localhost/{name}-"))
-    ports = dict(zip(("api", "web", "gateway", "worker"), free_ports(4), strict=True))
+    ports_of = dict(zip(("api", "web", "gateway", "worker"), free_ports(4, ports), strict=True))
     data = root / "data"
     data.mkdir()
     (data / "shared.txt").write_text("bind-mounted data\n")
-    env = {f"PHOENIX_{s.upper()}_PORT": str(p) for s, p in ports.items()}
-    env |= {"PHOENIX_SUBNET": f"10.11.{random.randint(1, 254)}.0/24", "PHOENIX_DATA_DIR": str(data)}  # noqa: S311
+    env = {f"PHOENIX_{s.upper()}_PORT": str(p) for s, p in ports_of.items()}
+    env |= {"PHOENIX_SUBNET": f"{subnet}.{random.randint(1, 254)}.0/24", "PHOENIX_DATA_DIR": str(data)}  # noqa: S311
     (stack / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     run([str(stack / "compose/base/build-base.sh"), "docker"], timeout=300).check()
     project = load_project(stack)
@@ -105,7 +117,7 @@ def make_stack(docker: DockerRuntime, *, big_mib: int = 0) -> DockerStack:
         provider.up()
     finally:
         provider.close()
-    s = DockerStack(root, stack, name, ports, project, docker, [])
+    s = DockerStack(root, stack, name, ports_of, project, docker, [])
     for i in range(3):
         marker = f"record-{name}-{i}"
         http(s.url("api", "/cgi-bin/records"), data=marker.encode())
