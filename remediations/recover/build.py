@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 from podshift.atomic import write_file_atomically
 from podshift.commands import run
@@ -101,6 +103,20 @@ def _histories(podman: PodmanRuntime, refs: list[str]) -> dict[str, list[str]]:
     return found
 
 
+def _listing(podman: PodmanRuntime, args: tuple[str, ...], notes: list[str]) -> list[dict[str, Any]]:
+    """``podman ARGS`` as JSON; a few tries: in a shared store another user's ``rmi`` between podman's
+    listing and its look-up fails the whole listing ("reading image ...: image not known")."""
+    result = None
+    for _ in range(3):
+        result = podman_cli(podman, *args, timeout=120)
+        if result.succeeded:
+            return list(json.loads(result.stdout or "[]"))
+        time.sleep(1)
+    assert result is not None
+    notes.append(f"could not list `podman {' '.join(args[:3])}`: {result.stderr.strip()[-200:]}")
+    return []
+
+
 def _build_artefacts(ctx: StepContext) -> tuple[list[str], list[str], list[str]]:
     """(working containers, dangling images) a failed build of this project's Dockerfiles left, and notes
     about leftovers podshift cannot attribute (left alone)."""
@@ -108,9 +124,10 @@ def _build_artefacts(ctx: StepContext) -> tuple[list[str], list[str], list[str]]
     stages_of = [st for path in dockerfiles(ctx.project).values() if path.is_file() for st in stages(path)]
     bases = _histories(podman, sorted({base for base, instructions in stages_of if instructions}))
     builds = [(bases[base], instructions) for base, instructions in stages_of if base in bases and instructions]
-    listed = podman_cli(podman, "images", "--filter", "dangling=true", "--format", "json", timeout=120).check()
-    dangling = [str(i["Id"]) for i in json.loads(listed.stdout or "[]")]
-    out = podman_cli(podman, "ps", "-a", "--external", "--format", "json", timeout=120).check().stdout
+    notes: list[str] = []
+    listed = _listing(podman, ("images", "--filter", "dangling=true", "--format", "json"), notes)
+    dangling = [str(i["Id"]) for i in listed]
+    out = json.dumps(_listing(podman, ("ps", "-a", "--external", "--format", "json"), notes))
     working = {
         str((c.get("Names") or [""])[0]): str(c.get("ImageID", ""))
         for c in json.loads(out or "[]")
@@ -128,7 +145,7 @@ def _build_artefacts(ctx: StepContext) -> tuple[list[str], list[str], list[str]]
         info = podman.image(str(image_id))
         if info is not None and not info.tags and str(image_id) not in images:
             images.append(str(image_id))
-    containers, notes = [], []
+    containers = []
     for name, image_id in sorted(working.items()):
         if image_id in images or ours(image_id):
             containers.append(name)

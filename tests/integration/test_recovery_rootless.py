@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,25 @@ from .test_recovery import MARKER, BuildProject, RecoveryStack, Run, recover
 
 pytestmark = pytest.mark.xdist_group("podman-rootless")
 
-PORTS = {"api": 21400, "web": 21401, "gateway": 21402, "worker": 21403}
+
+def _free_ports(n: int) -> list[int]:
+    """*n* ports of 21400-21439 (this branch's range) that nothing on 127.0.0.1 listens on."""
+    candidates = list(range(21400, 21440))
+    random.shuffle(candidates)
+    found = []
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == n:
+            return found
+    raise RuntimeError("no free ports left in 21400-21439")
+
+
+PORTS = dict(zip(("api", "web", "gateway", "worker"), _free_ports(4), strict=True))
 
 
 class MigratedStack(RecoveryStack):
