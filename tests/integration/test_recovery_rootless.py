@@ -410,14 +410,21 @@ def _dangling(rt: PodmanRuntime) -> set[str]:
     )
 
 
-def _failing_build(rt: PodmanRuntime, context: Path, tag: str) -> tuple[dict[str, str], set[str]]:
-    """``podman build --force-rm=false`` that fails: the working container and dangling images it left."""
+def _failing_build(rt: PodmanRuntime, context: Path, tag: str, step: str) -> tuple[dict[str, str], set[str]]:
+    """``podman build --force-rm=false`` that fails: the working container and dangling images it left.
+
+    The store is shared with other tests: only images whose history holds this build's *step* count.
+    """
     containers, images = _working_containers(rt), _dangling(rt)
     failed = rt.cli("build", "--force-rm=false", "-t", tag, str(context))
     assert failed.rc != 0, failed.stdout[-500:]
     assert "while running runtime: exit status" in failed.stderr, failed.stderr[-800:]
     left = {n: i for n, i in _working_containers(rt).items() if n not in containers}
-    dangling = _dangling(rt) - images
+    dangling = {
+        i
+        for i in _dangling(rt) - images
+        if step in rt.cli("image", "history", "--no-trunc", "--format", "{{.CreatedBy}}", i).stdout
+    }
     assert left, f"the failed build left no working container: {failed.stderr[-500:]}"
     assert dangling, f"the failed build left no dangling image: {failed.stderr[-500:]}"
     return left, dangling
@@ -446,8 +453,10 @@ def test_rootless_failed_build_removes_only_this_projects_leftovers(rootless_pod
     other_left: dict[str, str] = {}
     other_images: set[str] = set()
     try:
-        other_left, other_images = _failing_build(rt, other, f"localhost/s4-other-{uuid.uuid4().hex[:8]}:1")
-        left, dangling = _failing_build(rt, app, tag)
+        other_left, other_images = _failing_build(
+            rt, other, f"localhost/s4-other-{uuid.uuid4().hex[:8]}:1", "echo other > /other"
+        )
+        left, dangling = _failing_build(rt, app, tag, "echo s4 > /s4")
         (app / "step.sh").write_text("#!/bin/sh\nexit 0\n")
         stack = RecoveryStack(rt, root, load_project(root), None)  # type: ignore[arg-type]
 
@@ -463,7 +472,7 @@ def test_rootless_failed_build_removes_only_this_projects_leftovers(rootless_pod
         assert got.rc == 0, got.out
         still = _working_containers(rt)
         assert not set(left) & set(still), f"this project's working containers remain: {still}"
-        assert not dangling & _dangling(rt), "this project's dangling images remain"
+        assert not dangling & _dangling(rt), f"this project's dangling images remain: {got.log[-2000:]}"
         assert set(other_left) <= set(still), "another project's working container was removed"
         assert other_images <= _dangling(rt), "another project's dangling image was removed"
         assert rt.cli("run", "--rm", "--network=none", tag).stdout.strip() == "s4"
