@@ -9,6 +9,7 @@ from podshift.compose.provider import DockerComposeProvider
 from podshift.errors import CommandError, EngineUnavailable, PodshiftError
 from podshift.ports import docker_published, holders
 from podshift.remediation import CommandStep, Plan
+from podshift.rollback.firewall import host_blocking_rules
 from podshift.runtimes.docker import DockerRuntime
 from podshift.stack_health import service_problems
 from podshift.steps import DONE, Step, StepContext, StepFailed
@@ -46,6 +47,18 @@ def _port_conflicts(project: ComposeProject, runtime: DockerRuntime) -> list[str
         else:
             conflicts.append(f"port {p.published} ({service}) is held by {who}; stop it or remap the port")
     return conflicts
+
+
+def _firewall_blocks(project: ComposeProject) -> list[str]:
+    """iptables rules (Podman's leftovers, DROP/REJECT) on the project's ports, each with its removal.
+
+    Reported, never changed: the host's firewall is the admin's.
+    """
+    ports = {p.published for _, p in project.published_ports if p.published is not None and p.protocol == "tcp"}
+    return [
+        b.describe() + "; podshift does not change the firewall: remove it, then run the rollback again"
+        for b in host_blocking_rules(ports)
+    ]
 
 
 class StartDocker(Step):
@@ -92,7 +105,7 @@ class StartDocker(Step):
                 if c.status != "running":
                     ctx.log.info("remove stale Docker container %s (%s)", c.name, c.status)
                     runtime.remove_container(c.name)
-            conflicts = _port_conflicts(project, runtime)
+            conflicts = _port_conflicts(project, runtime) + _firewall_blocks(project)
             if conflicts:
                 raise StepFailed(self.name, "; ".join(conflicts), RERUN)
             ctx.record("started_at", time.time())

@@ -43,14 +43,17 @@ class StopPodman(Step):
             runtime.ping()
         except EngineUnavailable:
             return True  # nothing of Podman's can be running that we could stop
-        if find_project(runtime, ctx.project.name).empty:
-            return True
-        if ctx.journal.finished():
-            # A finished rollback, and the project runs on Podman again: a new migrate -> rollback
-            # cycle.  The old journal is kept aside, so every step (the snapshot first) runs afresh.
-            kept = ctx.journal.archive()
-            ctx.log.info("a new rollback cycle: the previous journal is kept as %s", kept)
-        return False
+        return find_project(runtime, ctx.project.name).empty
+
+    def starts_new_cycle(self, ctx: StepContext) -> bool:
+        # A finished rollback, and the project runs on Podman again (moved there by hand: a
+        # `podshift migrate` archives the rollback journal itself): a new cycle, every step afresh.
+        runtime = ctx.podman()
+        try:
+            runtime.ping()
+        except EngineUnavailable:
+            return False
+        return not find_project(runtime, ctx.project.name).empty
 
     def run(self, ctx: StepContext) -> str:
         # Nothing is touched without a backup to come back to.

@@ -240,6 +240,7 @@ class _SessionProbe:
 
     def __init__(self, reports: Path, print_reports: bool) -> None:
         self.readiness: Any = None
+        self.steps: Any = None
         self.collected: list[tuple[str, str]] = []
         self.reports = reports
         self.before = _snapshot(reports)
@@ -248,6 +249,7 @@ class _SessionProbe:
 
     def pytest_configure(self, config: pytest.Config) -> None:
         self.readiness = config.pluginmanager.get_plugin("podshift-readiness")
+        self.steps = config.pluginmanager.get_plugin("podshift-steps")  # None unless an action session
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -394,6 +396,8 @@ def run_checks_session(
                 "reports": [str(p) for p in probe.written],
             }
         )
+    elif args.quiet and probe.steps is not None and probe.steps.outcomes:
+        print(probe.steps.outcome_line())  # an action ends with its own line, not a readiness verdict
     elif args.quiet and verdict is not None:
         print(f"podshift verdict: {verdict}")
     return exit_code

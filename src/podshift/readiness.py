@@ -250,8 +250,10 @@ class ReadinessReporter:
             return project_dir(self.config)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        # Printed last, after pytest's own summary line.
-        if self.verdict is None:
+        # Printed last, after pytest's own summary line.  An action session (migrate, rollback,
+        # recover) ends with its own line (``podshift rollback: DONE``): its checks prove the
+        # action, they are not a readiness verdict, so no verdict line there.
+        if self.verdict is None or self.is_action_session():
             return
         tr = config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
@@ -263,6 +265,12 @@ class ReadinessReporter:
                 yellow=self.verdict is Verdict.READY_WITH_WARNINGS,
                 purple=self.verdict is Verdict.COULD_NOT_DECIDE,
             )
+
+    def is_action_session(self) -> bool:
+        """True when the session runs migrate, rollback or recover steps (their line ends it)."""
+        from podshift.stepping import action_of
+
+        return action_of(self.config)[0] is not None
 
     def counts(self) -> dict[str, int]:
         """Results per outcome, every known outcome present (0 when none)."""

@@ -184,6 +184,7 @@ class StepRunner:
         self.options = options_of(config)
         self.outcomes: dict[str, str] = {}
         self.plans: dict[str, str] = {}  # step -> rendered plan (--dry-run)
+        self.results: dict[str, str] = {}  # step -> its result line, when it ran (what it did, e.g. removed)
         self.failed: tuple[str, str, str] | None = None  # (step, reason, hint)
         self.ctx: StepContext | None = None
         self._lock: contextlib.ExitStack | None = None
@@ -247,6 +248,11 @@ class StepRunner:
                 log=self._logger(),
             )
             stack.callback(self.ctx.close)
+            if not self.options.dry_run:
+                from podshift.cycles import begin_cycle
+
+                steps = [item.step for item in session.items if isinstance(item, StepItem)]
+                begin_cycle(self.ctx, steps)  # a new migrate -> rollback cycle starts from fresh journals
             result = yield
             if self.failed is None and not self.options.dry_run and self.outcomes:
                 journal.finish()
@@ -307,6 +313,7 @@ class StepRunner:
             ctx.progress.finish()
         ctx.journal.mark(step.name, DONE, result=result)
         ctx.log.info("step %s done: %s", step.name, result)
+        self.results[step.name] = result
         self._finish(item, "done", result)
 
     def _failed(self, step: Step, reason: str, hint: str) -> None:
@@ -343,7 +350,7 @@ class StepRunner:
         terminalreporter.section(f"podshift {self.label}")
         for name, outcome in self.outcomes.items():
             terminalreporter.write_line(f"{outcome.upper():13} {name}")
-            for line in self.plans.get(name, "").splitlines():
+            for line in (self.plans.get(name) or self.results.get(name, "")).splitlines():
                 terminalreporter.write_line(f"    {line}")
         if self.failed is not None:
             step, reason, hint = self.failed

@@ -200,6 +200,16 @@ class StepJournal:
         finally:
             os.close(fd)
 
+    def finished_at(self) -> float | None:
+        """When the last run went through every step (None: not finished)."""
+        when = self._doc.get("finished")
+        return float(when) if isinstance(when, int | float) else None
+
+    def last_activity(self) -> float:
+        """The latest time a step of this journal started or finished (0 for an empty journal)."""
+        times = [t for e in self.steps().values() for t in (e.get("started"), e.get("finished"))]
+        return max((float(t) for t in times if isinstance(t, int | float)), default=0.0)
+
     def archive(self) -> Path | None:
         """Move the journal aside as ``<name>-<timestamp>.json`` (a finished cycle); returns the new path."""
         if not self.path.exists():
@@ -208,12 +218,24 @@ class StepJournal:
         try:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             target = f"{self.name}-{stamp}.json"
+            n = 1
+            while _exists_in(fd, target):  # two cycles in one second: never replace a kept journal
+                n += 1
+                target = f"{self.name}-{stamp}-{n}.json"
             os.rename(self.path.name, target, src_dir_fd=fd, dst_dir_fd=fd)
             os.fsync(fd)
         finally:
             os.close(fd)
         self._doc = {"version": self.VERSION, "action": self.name, "steps": {}}
         return self.path.with_name(target)
+
+
+def _exists_in(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def write_in_dir(dir_fd: int, name: str, data: bytes, mode: int = 0o600) -> None:
@@ -334,6 +356,14 @@ class Step(abc.ABC):
     def done(self, ctx: StepContext) -> bool:
         """Whether the step's work is already true; by default, whether the journal says so."""
         return ctx.journal.state(self.name) == DONE
+
+    def starts_new_cycle(self, ctx: StepContext) -> bool:
+        """Whether the host says a *finished* journal of this action belongs to an earlier cycle.
+
+        Asked once when a session starts, before any step runs (:func:`podshift.cycles.begin_cycle`):
+        True archives the journal, so every step runs afresh.  Default: never.
+        """
+        return False
 
     @abc.abstractmethod
     def run(self, ctx: StepContext) -> str | None:

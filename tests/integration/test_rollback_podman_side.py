@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -48,11 +49,15 @@ def podman_engine(request: pytest.FixtureRequest) -> PodmanRuntime:
     return runtime
 
 
+#: Another engineer running these beside one's own run picks another prefix (PODSHIFT_TEST_PREFIX).
+PREFIX = os.environ.get("PODSHIFT_TEST_PREFIX", "i12-")
+
+
 @pytest.fixture
 def small_project(podman_engine: PodmanRuntime) -> Iterator[tuple[Path, str]]:
-    root = Path(tempfile.mkdtemp(prefix="i12-podside-"))
+    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}podside-"))
     root.chmod(0o755)
-    name = f"i12-ps{uuid.uuid4().hex[:6]}"
+    name = f"{PREFIX}ps{uuid.uuid4().hex[:6]}"
     (root / "compose.yaml").write_text(COMPOSE.format(name=name, image=HELPER_IMAGE))
     (root / "compose.yaml").chmod(0o644)
     try:

@@ -71,6 +71,9 @@ class Elsewhere(Step):
     title = "A rollback step"
     action = "rollback"
 
+    def starts_new_cycle(self, ctx):
+        return (HERE / "on-podman-again").exists()
+
     def run(self, ctx):
         note("elsewhere")
 
@@ -244,3 +247,64 @@ def test_journal_is_atomic_json_in_a_private_directory(tmp_path: Path) -> None:
     (state_dir / "migrate.json").write_text("{not json")
     with pytest.raises(Exception, match="not valid JSON"):
         StepJournal.open(tmp_path, "migrate")
+
+
+def test_an_action_session_ends_with_its_own_line_and_no_readiness_verdict(steps_tree: pytest.Pytester) -> None:
+    result = steps_tree.runpytest(*ARGS, *_project(steps_tree))
+    assert result.ret == 0, result.stdout.str()
+    assert result.stdout.lines[-1].startswith("podshift migrate: DONE (3 done)")
+    assert not [line for line in result.stdout.lines if line.startswith("podshift verdict:")], result.stdout.str()
+
+
+def test_a_readiness_session_still_ends_with_the_verdict(steps_tree: pytest.Pytester) -> None:
+    # The same tree and check without --migrate: a readiness run, its verdict is the last line.
+    result = steps_tree.runpytest("-m", "post_migration", "-p", "no:xdist", *_project(steps_tree))
+    assert result.ret == 0, result.stdout.str()
+    assert result.stdout.lines[-1].startswith("podshift verdict: READY"), result.stdout.str()
+
+
+ROLLBACK_ARGS = ("-m", "post_migration", "--rollback", "-p", "no:podshift-remediations", "-p", "no:xdist")
+
+
+def test_a_migrate_after_a_finished_rollback_starts_a_new_cycle(steps_tree: pytest.Pytester) -> None:
+    state = example_copy(steps_tree) / ".podshift"
+    for args in (ARGS, ROLLBACK_ARGS):
+        assert steps_tree.runpytest(*args, *_project(steps_tree)).ret == 0
+    assert _ran(steps_tree) == ["announce", "drain", "move", "elsewhere"]
+    # A rollback run again is still nothing to do; the journals stay where they are.
+    again = steps_tree.runpytest(*ROLLBACK_ARGS, *_project(steps_tree))
+    assert again.stdout.lines[-1].startswith("podshift rollback: NOTHING TO DO"), again.stdout.str()
+    assert sorted(p.name for p in state.glob("*.json")) == ["migrate.json", "rollback.json"]
+
+    second = steps_tree.runpytest(*ARGS, *_project(steps_tree))
+    assert second.ret == 0, second.stdout.str()
+    assert second.stdout.lines[-1].startswith("podshift migrate: DONE (3 done)"), second.stdout.str()
+    assert _ran(steps_tree)[4:] == ["announce", "drain", "move"], "the second migration's steps did not run"
+    kept = sorted(p.name for p in state.glob("*-*.json"))
+    assert [k.split("-")[0] for k in kept] == ["migrate", "rollback"], kept
+    assert not (state / "rollback.json").exists()
+    # ... so the second rollback runs its steps again.
+    back = steps_tree.runpytest(*ROLLBACK_ARGS, *_project(steps_tree))
+    assert back.stdout.lines[-1].startswith("podshift rollback: DONE"), back.stdout.str()
+    assert _ran(steps_tree)[-1] == "elsewhere"
+
+
+def test_a_migrate_resumed_after_a_newer_failure_keeps_its_journal(steps_tree: pytest.Pytester) -> None:
+    assert steps_tree.runpytest(*ROLLBACK_ARGS, *_project(steps_tree)).ret == 0
+    state = example_copy(steps_tree) / ".podshift"
+    (steps_tree.path / "fail-move").touch()
+    assert steps_tree.runpytest(*ARGS, *_project(steps_tree)).ret == 1  # archives the finished rollback
+    assert list(state.glob("rollback-*.json"))
+    (steps_tree.path / "fail-move").unlink()
+    resumed = steps_tree.runpytest(*ARGS, *_project(steps_tree), "-v")
+    resumed.stdout.fnmatch_lines(["*migrate::drain ALREADY DONE*", "*migrate::move DONE*"])
+    assert not list(state.glob("migrate-*.json"))
+
+
+def test_a_finished_action_whose_step_sees_a_new_cycle_runs_afresh(steps_tree: pytest.Pytester) -> None:
+    assert steps_tree.runpytest(*ROLLBACK_ARGS, *_project(steps_tree)).ret == 0
+    (steps_tree.path / "on-podman-again").touch()  # moved back by hand: no migrate journal says so
+    again = steps_tree.runpytest(*ROLLBACK_ARGS, *_project(steps_tree))
+    assert again.stdout.lines[-1].startswith("podshift rollback: DONE"), again.stdout.str()
+    assert _ran(steps_tree) == ["elsewhere", "elsewhere"]
+    assert list((example_copy(steps_tree) / ".podshift").glob("rollback-*.json"))

@@ -1,8 +1,9 @@
 """``podshift rollback --verify-only``: can this rollback run here?  Reads only; changes nothing.
 
 The backup verifies, Docker answers, there is room for the snapshot and the
-copy, and every published port is free or held only by the project's own
-containers (Podman's, which step 1 stops; or Docker's, when it is already back).
+copy, every published port is free or held only by the project's own
+containers (Podman's, which step 1 stops; or Docker's, when it is already back),
+and no iptables rule would send a published port away from Docker.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from podshift.backup.store import BackupStore, verify_dir
 from podshift.compose.model import ComposeProject
 from podshift.errors import EngineUnavailable, PodshiftError
 from podshift.ports import docker_published, holders
+from podshift.rollback.firewall import host_blocking_rules
 from podshift.rollback.podman_side import find_project
 from podshift.runtimes.docker import DockerRuntime
 from podshift.runtimes.podman import PodmanRuntime
@@ -101,4 +103,8 @@ def prerequisites(
             findings.append(Finding(True, what, "held by the project's Docker containers (already back)"))
         else:
             findings.append(Finding(False, what, f"held by {', '.join(h.who() for h in held)}"))
+    # iptables rules that would send the ports away from Docker's proxy (Podman's leftovers, DROP/REJECT).
+    ports = {p.published for _, p in project.published_ports if p.published is not None and p.protocol == "tcp"}
+    for blocking in host_blocking_rules(ports):
+        findings.append(Finding(False, f"port {blocking.port} (firewall)", blocking.describe()))
     return findings
