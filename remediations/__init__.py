@@ -21,7 +21,12 @@ from podshift.remediations.network import DevNetTun, UnprivilegedPortStart
 from podshift.remediations.podman_socket import StartPodmanSocket
 from podshift.remediations.recover.build import BuildServices, CarryBaseImages, CleanBuildArtefacts, RewriteChmod
 from podshift.remediations.recover.diagnose import DiagnosisReport
-from podshift.remediations.recover.network import CheckConnectivity, FindSubnetOwners, RecreateNetworks
+from podshift.remediations.recover.network import (
+    CheckConnectivity,
+    FindSubnetOwners,
+    RecreateNetworks,
+    RootlessNetns,
+)
 from podshift.remediations.recover.permissions import (
     ContainersConf,
     NewUidMap,
@@ -29,7 +34,13 @@ from podshift.remediations.recover.permissions import (
     SubIds,
     UserNamespace,
 )
-from podshift.remediations.recover.startup import FindBlockers, RemoveLeftovers, StartServices, StopServices
+from podshift.remediations.recover.startup import (
+    FindBlockers,
+    PrivilegedPorts,
+    RemoveLeftovers,
+    StartServices,
+    StopServices,
+)
 from podshift.remediations.recover.volumes import ReownBindSources, RestoreVolumes
 from podshift.remediations.rollback import ROLLBACK_STEPS
 from podshift.remediations.subids import SubIdRanges
@@ -59,9 +70,11 @@ ALL_STEPS: tuple[type[Step], ...] = (
     *ROLLBACK_STEPS,
     DiagnosisReport,
     FindBlockers,
+    PrivilegedPorts,
     StopServices,
     RemoveLeftovers,
     StartServices,
+    RootlessNetns,
     FindSubnetOwners,
     RecreateNetworks,
     CheckConnectivity,

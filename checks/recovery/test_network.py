@@ -5,11 +5,30 @@ from __future__ import annotations
 import pytest
 
 from podshift.compose.model import ComposeProject
-from podshift.recovery.network import connectivity, forward_drop_rule, mismatches, subnet_claims
+from podshift.recovery.network import (
+    STALE_NETNS,
+    connectivity,
+    forward_drop_rule,
+    mismatches,
+    rootless_netns_problem,
+    subnet_claims,
+)
 from podshift.runtimes import PodmanRuntime
 
 pytestmark = [pytest.mark.recovery, pytest.mark.scenario("network-issues"), pytest.mark.category("network")]
 RECOVER = "`podshift recover network-issues`"
+
+
+@pytest.mark.check_id("recovery.network.rootless-netns-usable")
+@pytest.mark.scenario("diagnose")
+@pytest.mark.severity("critical")
+def test_rootless_netns_usable(target_podman: PodmanRuntime) -> None:
+    """Rootless Podman can join the user's network namespace (``podman unshare --rootless-netns true``)."""
+    said = rootless_netns_problem(target_podman)
+    if said:
+        do = RECOVER if STALE_NETNS in said else "`podshift diagnose`"
+        why = " (its runtime directory is gone; containers on the user's networks cannot start)"
+        pytest.fail(f'podman says: "{said}"' + (why if STALE_NETNS in said else "") + f"; do: {do}", pytrace=False)
 
 
 @pytest.mark.check_id("recovery.network.networks-as-declared")

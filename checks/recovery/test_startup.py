@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from podshift.compose.model import ComposeProject
-from podshift.recovery.startup import log_tail, name_holders, port_uses, unhealthy_services
+from podshift.recovery.startup import (
+    log_tail,
+    name_holders,
+    port_uses,
+    privileged_ports,
+    unhealthy_services,
+    unprivileged_port_start,
+)
 from podshift.runtimes import PodmanRuntime
 
 pytestmark = [pytest.mark.recovery, pytest.mark.scenario("failed-startup")]
@@ -20,6 +27,23 @@ def test_published_ports_free_or_ours(target_podman: PodmanRuntime, compose_proj
     taken = [u.describe() for u in port_uses(target_podman, compose_project) if u.kind != "ours"]
     if taken:
         pytest.fail("; ".join(taken) + f"; do: stop it, then {RECOVER}", pytrace=False)
+
+
+@pytest.mark.check_id("recovery.startup.published-ports-unprivileged")
+@pytest.mark.category("network")
+@pytest.mark.severity("critical")
+@pytest.mark.remediation("unprivileged-port-start")
+def test_published_ports_unprivileged(target_podman: PodmanRuntime, compose_project: ComposeProject) -> None:
+    """Rootless Podman may bind every port the project publishes (none below ip_unprivileged_port_start)."""
+    start = unprivileged_port_start()
+    low = privileged_ports(target_podman, compose_project, start)
+    if low:
+        named = ", ".join(f"{port} ({service})" for port, service in sorted(low.items()))
+        pytest.fail(
+            f"rootless Podman may not bind {named}: net.ipv4.ip_unprivileged_port_start is {start} (podman#13426); "
+            f"do: {RECOVER} --allow-system-changes (the unprivileged-port-start fix), or publish ports >= {start}",
+            pytrace=False,
+        )
 
 
 @pytest.mark.check_id("recovery.startup.no-container-blocks-a-name")

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 from podshift.atomic import write_file_atomically
 from podshift.commands import run
 from podshift.compose.provider import provider_for
 from podshift.recovery.build import (
     base_images,
+    built_from,
     dockerfiles,
     is_short_name,
     qualified,
     rewrite_chmod,
     scan,
-    working_containers,
+    stages,
 )
 from podshift.recovery.engines import compose_argv
 from podshift.recovery.engines import podman as podman_cli
@@ -84,40 +87,107 @@ class _BuildStep(Step):
         return super().done(ctx) and not _short_bases(ctx) and not _chmod_changes(ctx) and _images_built(ctx)
 
 
+def _histories(podman: PodmanRuntime, refs: list[str]) -> dict[str, list[str]]:
+    """Image -> the ``created_by`` of its history, newest first, for those of *refs* that exist.
+
+    One ``podman image inspect`` for all of them: a user's store can hold a hundred dangling images.
+    """
+    if not refs:
+        return {}
+    result = podman_cli(podman, "image", "inspect", "--format", "json", *refs, timeout=300)
+    if not result.succeeded and len(refs) > 1:  # one vanished meanwhile: ask one by one
+        return {ref: h for r in refs for ref, h in _histories(podman, [r]).items()}
+    found = {}
+    for ref, info in zip(refs, json.loads(result.stdout or "[]"), strict=False):
+        found[ref] = [str(e.get("created_by", "")) for e in reversed(info.get("History") or [])]
+    return found
+
+
+def _listing(podman: PodmanRuntime, args: tuple[str, ...], notes: list[str]) -> list[dict[str, Any]]:
+    """``podman ARGS`` as JSON; a few tries: in a shared store another user's ``rmi`` between podman's
+    listing and its look-up fails the whole listing ("reading image ...: image not known")."""
+    result = None
+    for _ in range(3):
+        result = podman_cli(podman, *args, timeout=120)
+        if result.succeeded:
+            return list(json.loads(result.stdout or "[]"))
+        time.sleep(1)
+    assert result is not None
+    notes.append(f"could not list `podman {' '.join(args[:3])}`: {result.stderr.strip()[-200:]}")
+    return []
+
+
+def _build_artefacts(ctx: StepContext) -> tuple[list[str], list[str], list[str]]:
+    """(working containers, dangling images) a failed build of this project's Dockerfiles left, and notes
+    about leftovers podshift cannot attribute (left alone)."""
+    podman = ctx.podman()
+    stages_of = [st for path in dockerfiles(ctx.project).values() if path.is_file() for st in stages(path)]
+    bases = _histories(podman, sorted({base for base, instructions in stages_of if instructions}))
+    builds = [(bases[base], instructions) for base, instructions in stages_of if base in bases and instructions]
+    notes: list[str] = []
+    listed = _listing(podman, ("images", "--filter", "dangling=true", "--format", "json"), notes)
+    dangling = [str(i["Id"]) for i in listed]
+    out = json.dumps(_listing(podman, ("ps", "-a", "--external", "--format", "json"), notes))
+    working = {
+        str((c.get("Names") or [""])[0]): str(c.get("ImageID", ""))
+        for c in json.loads(out or "[]")
+        if str((c.get("Names") or [""])[0]).endswith("-working-container")
+    }
+    histories = _histories(podman, sorted(set(dangling) | set(working.values()))) if builds else {}
+
+    def ours(image_id: str) -> bool:
+        history = histories.get(image_id)
+        return history is not None and any(built_from(history, b, i) for b, i in builds)
+
+    images = [i for i in dangling if ours(i)]
+    # Images a previous build-services run of this scenario replaced, now untagged: ours by the journal.
+    for image_id in ctx.journal.data("build-services").get("replaced", []):
+        info = podman.image(str(image_id))
+        if info is not None and not info.tags and str(image_id) not in images:
+            images.append(str(image_id))
+    containers = []
+    for name, image_id in sorted(working.items()):
+        if image_id in images or ours(image_id):
+            containers.append(name)
+        else:
+            notes.append(f"left alone: buildah container {name} (image {image_id[:12]}) is not known to be ours")
+    return containers, images, notes
+
+
 class CleanBuildArtefacts(_BuildStep):
     name = "clean-build-artefacts"
-    title = "Remove this project's failed-build leftovers (buildah working containers, images it replaced)"
+    title = "Remove this project's failed-build leftovers (buildah working containers, dangling layer images)"
     order = 10
 
-    def _leftovers(self, ctx: StepContext) -> tuple[list[str], list[str]]:
-        podman = ctx.podman()
-        bases = {img for p in dockerfiles(ctx.project).values() if p.is_file() for _, img in base_images(p)}
-        out = podman_cli(podman, "ps", "-a", "--external", "--format", "json", timeout=120).check().stdout
-        listed = json.loads(out or "[]")
-        containers = working_containers(listed, bases)
-        # Images a previous build of this scenario replaced, now untagged (dangling): ours by the journal.
-        dangling = []
-        for image_id in ctx.journal.data("build-services").get("replaced", []):
-            info = podman.image(str(image_id))
-            if info is not None and not info.tags:
-                dangling.append(str(image_id))
-        return containers, dangling
+    def done(self, ctx: StepContext) -> bool:
+        containers, images, _ = _build_artefacts(ctx)
+        return super().done(ctx) and not containers and not images
 
     def plan(self, ctx: StepContext) -> Plan:
-        containers, images = self._leftovers(ctx)
+        containers, images, notes = _build_artefacts(ctx)
         commands = [CommandStep(("podman", "rm", "-f", c)) for c in containers]
         commands += [CommandStep(("podman", "rmi", i)) for i in images]
-        return Plan(fix=self.name, scope="project", summary=self.title, commands=tuple(commands))
+        return Plan(fix=self.name, scope="project", summary=self.title, commands=tuple(commands), notes=tuple(notes))
 
     def run(self, ctx: StepContext) -> str:
         podman = ctx.podman()
-        containers, images = self._leftovers(ctx)
+        containers, images, notes = _build_artefacts(ctx)
         ctx.record("removed", {"containers": containers, "images": images})
-        for c in containers:
-            podman.remove_container(c)
+        for note in notes:
+            ctx.log.info("%s", note)
+        for c in containers:  # first: an image a working container uses cannot be removed
+            ctx.log.info("removing buildah working container %s", c)
+            podman_cli(podman, "rm", "-f", c, timeout=120)
+        kept = []
         for i in images:
-            podman.image_remove(i)
-        return f"removed {len(containers)} working container(s), {len(images)} dangling image(s) of this project"
+            # Never --force: it would remove every container of that image, anyone's.
+            ctx.log.info("removing dangling image %s", i)
+            result = podman_cli(podman, "rmi", i, timeout=120)
+            if not result.succeeded and podman.image(i) is not None:
+                kept.append(f"{i[:12]} ({result.stderr.strip()[-200:]})")
+        gone = len(images) - len(kept)
+        left = f"; kept {', '.join(kept)}" if kept else ""
+        return f"removed {len(containers)} working container(s), {gone} dangling image(s) of this project{left}"
 
 
 class CarryBaseImages(_BuildStep):

@@ -12,11 +12,15 @@ from podshift.compose.provider import provider_for
 from podshift.errors import PodshiftError
 from podshift.recovery.engines import compose_argv
 from podshift.recovery.network import (
+    STALE_NETNS,
+    clear_stale_netns,
     connectivity,
     declared_networks,
     forward_drop_rule,
     mismatches,
     podman_refusal,
+    rootless_netns_problem,
+    stale_netns_files,
     subnet_claims,
 )
 from podshift.recovery.startup import unhealthy_services
@@ -31,7 +35,8 @@ def _sound(ctx: StepContext) -> bool:
     """The networks are as declared, every service is healthy and they reach each other."""
     podman = ctx.podman()
     return (
-        not mismatches(ctx.project, podman)
+        not rootless_netns_problem(podman)
+        and not mismatches(ctx.project, podman)
         and not unhealthy_services(podman, ctx.project)
         and not connectivity(ctx.project, podman)
     )
@@ -45,10 +50,53 @@ class _NetworkStep(Step):
         return super().done(ctx) and _sound(ctx)
 
 
+class RootlessNetns(_NetworkStep):
+    name = "rootless-netns"
+    title = "Clear the user's stale rootless network namespace when Podman cannot join it"
+    order = 5
+
+    def plan(self, ctx: StepContext) -> Plan:
+        podman = ctx.podman()
+        said = rootless_netns_problem(podman)
+        if not said or STALE_NETNS not in said:
+            return Plan(fix=self.name, scope="user", summary="the rootless network namespace is usable: nothing to do")
+        files = stale_netns_files(podman)
+        return Plan(
+            fix=self.name,
+            scope="user",
+            summary=f'{self.title} (podman says: "{said}")',
+            commands=tuple(
+                CommandStep(("podman", "unshare", *argv, str(f)), run_as=ctx.podman_user)
+                for f in files
+                for argv in (("umount",), ("rm", "-f"))
+            ),
+        )
+
+    def run(self, ctx: StepContext) -> str:
+        podman = ctx.podman()
+        said = rootless_netns_problem(podman)
+        if said is None:
+            return "the rootless network namespace is usable: nothing to do"
+        if STALE_NETNS not in said:
+            raise StepFailed(
+                self.name, f'podman cannot join the rootless network namespace: "{said}"', "podshift diagnose"
+            )
+        files = stale_netns_files(podman)
+        ctx.record("cleared", [str(f) for f in files])
+        ctx.log.info("clearing the stale rootless network namespace %s (podman says: %s)", files, said)
+        failed = clear_stale_netns(podman, files)
+        after = rootless_netns_problem(podman)
+        if failed or after:
+            raise StepFailed(self.name, f'still: "{after}"' + (f"; not removed: {failed}" if failed else ""))
+        # Containers still running in the old namespace keep it; recreate-networks restarts the project's.
+        return f'cleared {", ".join(map(str, files))} (podman said: "{said}"); Podman made a new one'
+
+
 class FindSubnetOwners(_NetworkStep):
     name = "find-subnet-owners"
     title = "Name whoever else claims the project's subnets (stop here if anyone does)"
     order = 10
+    after = ("rootless-netns",)
 
     def plan(self, ctx: StepContext) -> Plan:
         claims = subnet_claims(ctx.project, ctx.podman())

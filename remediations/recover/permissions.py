@@ -9,42 +9,18 @@ from typing import ClassVar
 
 from podshift.errors import EngineUnavailable, PodshiftError
 from podshift.images import HELPER_IMAGE, ensure_helper_image
-from podshift.journal import Journal, journal_path
 from podshift.recovery.engines import podman
+from podshift.recovery.fixes import apply_fix
 from podshift.recovery.permissions import newuidmap_paths, newuidmap_problem, smoke_fix, uid_map_problem
-from podshift.remediation import CommandStep, Fix, FixContext, FixFailed, FixRefused, Plan, apply_plan, may_apply
+from podshift.remediation import CommandStep, Plan
 from podshift.steps import Step, StepContext, StepFailed
 
 SCENARIO = "permission-issues"
 ROOTFUL = "rootful Podman: no user namespace, nothing to do"
-
-
-def _fix(ctx: StepContext, name: str) -> Fix:
-    for provided in ctx.config.hook.pytest_podshift_fixes(config=ctx.config):
-        for fix in provided or ():
-            if fix.name == name:
-                return fix  # type: ignore[no-any-return]
-    raise StepFailed(ctx.step, f"no fix named {name!r} is installed")
-
-
-def _apply(ctx: StepContext, name: str) -> str:
-    """Plan and apply the existing fix *name* as --fix-issues does (journaled); its summary, or why not."""
-    fix = _fix(ctx, name)
-    try:
-        plan = fix.plan(FixContext(ctx.config, ctx.project, ctx.podman_user, check=f"recover {SCENARIO}"))
-    except FixRefused as e:
-        raise StepFailed(ctx.step, f"fix {name} refused: {e.reason}") from e
-    if plan.empty:
-        return f"{name}: nothing to change"
-    refusal = may_apply(plan, bool(ctx.config.getoption("podshift_allow_system_changes", False)))
-    if refusal is not None:
-        raise StepFailed(ctx.step, f"fix {name} not applied: {refusal}; it would run: {plan.render()}")
-    try:
-        entry = apply_plan(plan, Journal(journal_path(ctx.config.rootpath)), f"recover {SCENARIO}")
-    except FixFailed as e:
-        raise StepFailed(ctx.step, f"{e} (journaled: `podshift fixes revert` undoes what was done)") from e
-    ctx.record("changed", True)
-    return f"{name} applied (fixes journal {entry.id}): {plan.summary}"
+RESTART = (
+    "the user's API service still runs with the old settings: restart it "
+    "(`podman system service` of the user) when nothing else uses it"
+)
 
 
 class _PermissionStep(Step):
@@ -64,7 +40,9 @@ class _PermissionStep(Step):
 class UserNamespace(_PermissionStep):
     name = "user-namespace"
     title = "Check the user namespace mapping (podman unshare cat /proc/self/uid_map); apply the sub-ids"
-    order = 10
+    order = 20
+    # The sub-ids first: `podman system migrate` maps only what /etc/subuid gives the user.
+    after = ("sub-ids",)
 
     def problem(self, ctx: StepContext) -> str | None:
         result = podman(ctx.podman(), "unshare", "cat", "/proc/self/uid_map", timeout=60)
@@ -100,20 +78,19 @@ class UserNamespace(_PermissionStep):
 class SubIds(_PermissionStep):
     name = "sub-ids"
     title = "Give the user sub-uid/gid ranges (the existing subuid-ranges fix; system scope)"
-    order = 20
-    after = ("user-namespace",)
+    order = 10
 
     def run(self, ctx: StepContext) -> str:
         if not ctx.podman().rootless:
             return ROOTFUL
-        return _apply(ctx, "subuid-ranges")
+        return apply_fix(ctx, "subuid-ranges")
 
 
 class NewUidMap(_PermissionStep):
     name = "newuidmap"
     title = "Check that newuidmap/newgidmap may set up the namespace (setuid or file capabilities)"
     order = 30
-    after = ("sub-ids",)
+    after = ("user-namespace",)
 
     def problem(self, ctx: StepContext) -> str | None:
         found = [p for p in (newuidmap_problem(path) for path in newuidmap_paths()) if p]
@@ -133,7 +110,8 @@ class ContainersConf(_PermissionStep):
     name = "containers-conf"
     title = "Start a container as the user; repair containers.conf through the existing fixes if it fails"
     order = 40
-    after = ("newuidmap",)
+    # podshift's own image handling talks to the API: the service answers first.
+    after = ("podman-service",)
     rootless_only = False
 
     def _smoke(self, ctx: StepContext) -> str:
@@ -151,19 +129,21 @@ class ContainersConf(_PermissionStep):
         for _ in range(3):  # a host can need more than one fix (runtime, then ulimits)
             said = self._smoke(ctx)
             if not said:
+                if applied and ctx.podman().rootless:
+                    applied.append(RESTART)
                 return "; ".join(applied) or "a container starts as the user: nothing to do"
             name = smoke_fix(said)
             if name is None or any(a.startswith(name) for a in applied):
                 raise StepFailed(self.name, f'a container does not start; podman says: "{said[-300:]}"')
-            applied.append(_apply(ctx, name))
+            applied.append(apply_fix(ctx, name))
         raise StepFailed(self.name, f"containers still do not start after {', '.join(applied)}")
 
 
 class PodmanService(_PermissionStep):
     name = "podman-service"
     title = "Make the user's Podman API service answer (the existing start-podman-socket fix)"
-    order = 50
-    after = ("containers-conf",)
+    order = 35
+    after = ("newuidmap",)
     rootless_only = False
 
     def problem(self, ctx: StepContext) -> str | None:
@@ -174,17 +154,14 @@ class PodmanService(_PermissionStep):
         return None
 
     def run(self, ctx: StepContext) -> str:
-        changed = any(ctx.journal.data(s).get("changed") for s in ("user-namespace", "sub-ids", "containers-conf"))
+        changed = any(ctx.journal.data(s).get("changed") for s in ("user-namespace", "sub-ids"))
         if self.problem(ctx) is None:
             if changed:
-                # The running service keeps its old mapping/config; it is shared by whoever uses the
+                # The running service keeps its old mapping; it is shared by whoever uses the
                 # socket, so podshift says what to do instead of killing it.
-                return (
-                    "the API service answers; it still runs with the old settings: restart it "
-                    "(`podman system service` of the user) when nothing else uses it"
-                )
+                return f"the API service answers; {RESTART}"
             return "the API service answers: nothing to do"
         try:
-            return _apply(ctx, "start-podman-socket")
+            return apply_fix(ctx, "start-podman-socket")
         except PodshiftError as e:
             raise StepFailed(self.name, str(e)) from e

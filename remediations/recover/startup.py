@@ -14,12 +14,17 @@ import signal
 from podshift.compose.provider import provider_for
 from podshift.errors import PodshiftError
 from podshift.recovery.engines import compose_argv
+from podshift.recovery.fixes import apply_fix, plan_fix
 from podshift.recovery.startup import (
+    leftover_monitors,
     log_tail,
     name_holders,
+    port_refusal,
     port_uses,
+    privileged_ports,
     project_containers,
     unhealthy_services,
+    unprivileged_port_start,
 )
 from podshift.remediation import CommandStep, Plan
 from podshift.runtimes.base import SERVICE_LABEL
@@ -51,6 +56,7 @@ class FindBlockers(_StartupStep):
     def plan(self, ctx: StepContext) -> Plan:
         uses = port_uses(ctx.podman(), ctx.project)
         kills = tuple(CommandStep(("kill", str(u.holder.pid))) for u in uses if u.kind == "leftover")
+        kills += tuple(CommandStep(("kill", str(m.pid))) for m in leftover_monitors(ctx.podman(), ctx.project))
         notes = tuple(f"would stop here: {u.describe()}" for u in uses if u.kind in ("foreign", "docker"))
         notes += tuple(
             f"would stop here: container {c.name} ({c.state}, {c.image}) holds a name of this stack"
@@ -80,23 +86,78 @@ class FindBlockers(_StartupStep):
             )
             raise StepFailed(self.name, "; ".join(blocking), hint)
         ended = []
-        for u in uses:
-            if u.kind == "leftover" and u.holder.pid is not None:
-                ctx.record("ended", [*ctx.recorded("ended", []), {"pid": u.holder.pid, "command": u.holder.command}])
-                ctx.log.info("ending %s", u.describe())
-                try:
-                    os.kill(u.holder.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-                ended.append(f"PID {u.holder.pid} ({u.holder.program} of {u.container})")
+        leftovers = [
+            (u.holder.pid, u.holder.command, u.describe(), f"{u.holder.program} of {u.container}")
+            for u in uses
+            if u.kind == "leftover" and u.holder.pid is not None
+        ]
+        seen = {pid for pid, *_ in leftovers}
+        leftovers += [
+            (m.pid, m.command, m.describe(), f"conmon of {m.container}")
+            for m in leftover_monitors(runtime, ctx.project)
+            if m.pid not in seen
+        ]
+        for pid, command, described, what in leftovers:
+            if pid is None:
+                continue
+            ctx.record("ended", [*ctx.recorded("ended", []), {"pid": pid, "command": command}])
+            ctx.log.info("ending %s", described)
+            try:
+                os.kill(pid, signal.SIGTERM)
+                # A hung (stopped) conmon acts on SIGTERM only once continued.
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                continue
+            ended.append(f"PID {pid} ({what})")
         return f"nothing foreign holds the stack's ports or names; ended {', '.join(ended) or 'no leftover'}"
+
+
+#: The existing fix that lowers net.ipv4.ip_unprivileged_port_start (system scope, journaled, revertible).
+PORT_FIX = "unprivileged-port-start"
+
+
+class PrivilegedPorts(_StartupStep):
+    name = "privileged-ports"
+    title = "Let rootless Podman publish the stack's ports below 1024 (the existing unprivileged-port-start fix)"
+    order = 15
+    after = ("find-blockers",)
+
+    def plan(self, ctx: StepContext) -> Plan:
+        if not privileged_ports(ctx.podman(), ctx.project):
+            return Plan(fix=self.name, scope="project", summary="no privileged port: nothing to do")
+        return plan_fix(ctx, PORT_FIX)
+
+    def run(self, ctx: StepContext) -> str:
+        runtime = ctx.podman()
+        if _healthy(ctx):
+            return HEALTHY
+        start = unprivileged_port_start()
+        low = privileged_ports(runtime, ctx.project, start)
+        if not low:
+            return "no published port is privileged for the target Podman: nothing to do"
+        port = min(low)
+        said = port_refusal(runtime, port)
+        if not said:
+            return f"port {port} is below {start} but Podman may publish it: nothing to do"
+        cause = (
+            f"service {low[port]} publishes port {port}, below net.ipv4.ip_unprivileged_port_start ({start}): "
+            f'rootless Podman may not bind it; podman says: "{said}"'
+        )
+        ctx.record("cause", cause)
+        ctx.log.info("%s", cause)
+        try:
+            applied = apply_fix(ctx, PORT_FIX)
+        except StepFailed as e:
+            alternative = f"or publish service {low[port]} on a port >= {start} in the compose file"
+            raise StepFailed(self.name, f"{cause}; {e.reason}", alternative) from e
+        return f"{cause}; {applied}"
 
 
 class StopServices(_StartupStep):
     name = "stop-services"
     title = "Stop every running container of the project"
     order = 20
-    after = ("find-blockers",)
+    after = ("privileged-ports",)
 
     def plan(self, ctx: StepContext) -> Plan:
         running = [c.name for c in ctx.podman().project_containers(ctx.project.name) if c.status == "running"]

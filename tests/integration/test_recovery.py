@@ -19,7 +19,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +50,14 @@ class RecoveryStack:
     root: Path
     project: ComposeProject
     provider: PodmanComposeProvider
+    ports: dict[str, int] = field(default_factory=lambda: dict(PORTS))
 
     @property
     def dir(self) -> Path:
         return self.project.project_dir
 
     def url(self, service: str, path: str = "/health") -> str:
-        return f"http://127.0.0.1:{PORTS[service]}{path}"
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
 
     def container(self, service: str) -> str:
         return f"{self.project.name}_{service}_1"
@@ -65,7 +66,7 @@ class RecoveryStack:
         return {c.name: (c.id, c.status) for c in self.runtime.project_containers(self.project.name)}
 
     def healthy(self) -> None:
-        for service in PORTS:
+        for service in self.ports:
             assert http(self.url(service), attempts=40).strip() == "ok", service
         got = self.runtime.exec(self.container("api"), ["cat", MARKER])
         assert got.stdout.strip() == "i13", f"data lost: {got}"

@@ -11,7 +11,7 @@ import pytest
 
 from podshift.backup.tarscan import Entry
 from podshift.ports import holders
-from podshift.recovery.build import apply_symbolic, is_short_name, octal_chmod, rewrite_chmod, scan
+from podshift.recovery.build import apply_symbolic, built_from, is_short_name, octal_chmod, rewrite_chmod, scan, stages
 from podshift.recovery.diagnosis import content_digest
 from podshift.recovery.permissions import newuidmap_problem, smoke_fix, uid_map_problem
 from podshift.recovery.volumes import _through_map, selinux_advice
@@ -149,3 +149,25 @@ def test_content_digest_sees_owner_and_content_changes() -> None:
     b = [Entry("f", "file", 3, 0o600, 1000, 999, 1, sha256="ab"), Entry(".", "dir", 0, 0o755, 0, 0, 1)]
     assert content_digest(a) == content_digest(list(reversed(a)))
     assert content_digest(a) != content_digest(b)
+
+
+# -- failed-build leftovers: image history (podman image inspect, buildah 1.28) against the Dockerfile ----------
+BASE_HISTORY = ["/bin/sh -c #(nop) ADD file:17f9d2f80db5 in /"]
+
+
+def test_a_failed_builds_layers_are_told_from_another_projects(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "ARG V=1\nFROM localhost/phoenix-base:1 AS build\nRUN echo a \\\n  && echo b > /b\n"
+        "COPY step.sh /step.sh\nRUN sh /step.sh\nFROM build\nRUN true\n"
+    )
+    [(base, instructions)] = stages(dockerfile)  # FROM build is a stage, not an image
+    assert base == "localhost/phoenix-base:1"
+    assert [i for i, _ in instructions] == ["RUN", "COPY", "RUN"]
+    ours = ["/bin/sh -c #(nop) COPY file:0a1b in /step.sh", "/bin/sh -c echo a   && echo b > /b", *BASE_HISTORY]
+    assert built_from(ours, BASE_HISTORY, instructions)
+    assert built_from(ours[1:], BASE_HISTORY, instructions)
+    assert not built_from(["/bin/sh -c echo other > /other", *BASE_HISTORY], BASE_HISTORY, instructions)
+    assert not built_from(BASE_HISTORY, BASE_HISTORY, instructions)  # the base itself: nobody's leftover
+    assert not built_from(ours, ["/bin/sh -c #(nop) ADD file:ffff in /"], instructions)  # another base
+    assert not built_from(["/bin/sh -c true", *ours], BASE_HISTORY, instructions[:2])  # more layers than steps

@@ -219,13 +219,50 @@ def qualified(image: str) -> str:
     return f"docker.io/{image}" if "/" in image else f"docker.io/library/{image}"
 
 
-def working_containers(podman_cli_json: list[dict[str, object]], bases: set[str]) -> list[str]:
-    """Names of buildah working containers (left by failed builds) made from one of *bases*."""
-    names = []
-    for c in podman_cli_json:
-        name = str((c.get("Names") or [""])[0])  # type: ignore[index]
-        image = str(c.get("Image", ""))
-        short = image.rsplit("/", 1)[-1]
-        if name.endswith("-working-container") and (image in bases or short in {b.rsplit("/", 1)[-1] for b in bases}):
-            names.append(name)
-    return names
+def stages(path: Path) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(base image, [(INSTRUCTION, value), ...]) of every stage FROM an image (not an earlier stage, not scratch)."""
+    found: list[tuple[str, list[tuple[str, str]]]] = []
+    names: set[str] = set()
+    current: list[tuple[str, str]] | None = None
+    for entry in parse(path).structure:
+        instruction, value = str(entry["instruction"]), str(entry["value"])
+        if instruction == "FROM":
+            words = [w for w in value.split() if not w.startswith("--")]
+            image = words[0] if words else "scratch"
+            current = None if image in names or image == "scratch" else []
+            if current is not None:
+                found.append((image, current))
+            if len(words) >= 3 and words[1].lower() == "as":
+                names.add(words[2])
+        elif current is not None and instruction not in ("ARG", "COMMENT"):
+            current.append((instruction, value))
+    return found
+
+
+_NOP = "/bin/sh -c #(nop) "
+
+
+def layer_from(created_by: str, instruction: str, value: str) -> bool:
+    """Whether a history entry (buildah's ``CreatedBy``) is what *instruction* *value* commits.
+
+    buildah writes ``/bin/sh -c CMD`` for a shell-form RUN (continuations joined as
+    dockerfile-parse joins them) and ``/bin/sh -c #(nop) INSTRUCTION ...`` for the others.
+    """
+    if instruction == "RUN":
+        if created_by.startswith(_NOP):
+            return False
+        command = " ".join(w for w in value.split(" ") if not w.startswith("--")) if value.startswith("--") else value
+        return value.lstrip().startswith("[") or created_by.endswith(command.strip())
+    return created_by.startswith(f"{_NOP}{instruction} ")
+
+
+def built_from(history: list[str], base_history: list[str], instructions: list[tuple[str, str]]) -> bool:
+    """Whether an image (its history's ``CreatedBy``, newest first) is an intermediate of a build of
+    *instructions* on the base (*base_history*): the base's history under layers that follow the
+    Dockerfile's first instructions, one each.  This is how a failed build's leftovers (a dangling layer
+    image, a buildah working container on it) are told to be this project's: podman-compose labels nothing.
+    """
+    own = len(history) - len(base_history)
+    if own <= 0 or own > len(instructions) or history[own:] != base_history:
+        return False
+    return all(layer_from(c, *instructions[i]) for i, c in enumerate(reversed(history[:own])))

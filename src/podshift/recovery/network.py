@@ -11,7 +11,9 @@ owner is Docker's bridge of the same stack, which keeps its subnet after
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from podshift.commands import run
@@ -149,3 +151,42 @@ def forward_drop_rule() -> str | None:
     if not result.succeeded:
         return None
     return next((ln for ln in result.stdout.splitlines() if ln.strip() == "-P FORWARD DROP"), None)
+
+
+#: Podman 4.3's words when the user's rootless network namespace outlived its runtime directory
+#: ($XDG_RUNTIME_DIR/libpod/tmp/rootless-netns, e.g. wiped by a tmp cleaner): every container on a
+#: network of the user then fails to start, and so does its network cleanup.
+STALE_NETNS = "failed to mount runtime directory for rootless netns"
+
+
+def rootless_netns_problem(podman: PodmanRuntime) -> str | None:
+    """What Podman says when it cannot join the user's rootless network namespace (None: it can, or rootful).
+
+    Probed with ``podman unshare --rootless-netns true``, which joins (or creates) that namespace.
+    """
+    if not podman.rootless:
+        return None
+    result = podman_cli(podman, "unshare", "--rootless-netns", "true", timeout=120)
+    if result.succeeded:
+        return None
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip() and "level=warning" not in ln]
+    return lines[-1] if lines else f"exit {result.rc}"
+
+
+def stale_netns_files(podman: PodmanRuntime) -> list[Path]:
+    """The user's rootless network namespace files (``$XDG_RUNTIME_DIR/netns/rootless-netns-*``)."""
+    runtime_dir = Path(podman.run_as.runtime_dir) if podman.run_as else Path(os.environ.get("XDG_RUNTIME_DIR", ""))
+    if not str(runtime_dir) or not (runtime_dir / "netns").is_dir():
+        return []
+    return sorted((runtime_dir / "netns").glob("rootless-netns-*"))
+
+
+def clear_stale_netns(podman: PodmanRuntime, files: list[Path]) -> list[str]:
+    """Unmount and remove *files* inside the user's namespace (where they are mounted); what failed."""
+    failed = []
+    for path in files:
+        podman_cli(podman, "unshare", "umount", str(path), timeout=60)  # not mounted: nothing to undo
+        removed = podman_cli(podman, "unshare", "rm", "-f", str(path), timeout=60)
+        if not removed.succeeded:
+            failed.append(f"{path}: {removed.stderr.strip()[-200:]}")
+    return failed

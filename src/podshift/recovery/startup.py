@@ -6,6 +6,9 @@
 - a container whose name podman-compose wants (``<project>_<service>_1`` or
   ``container_name``) but which it does not manage: podman refuses with
   "the container name ... is already in use" (podman-compose#1118);
+- a published port below ``net.ipv4.ip_unprivileged_port_start`` under rootless
+  Podman: ``rootlessport`` may not bind it (podman#13426), repaired through the
+  existing ``unprivileged-port-start`` fix;
 - a service that does not become healthy (its last log lines tell why).
 """
 
@@ -14,11 +17,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from podshift.compose.model import ComposeProject
-from podshift.ports import PortHolder, holders
+from podshift.images import HELPER_IMAGE, ensure_helper_image
+from podshift.ports import PortHolder, command_line, holders
 from podshift.recovery.engines import podman
 from podshift.runtimes import PROJECT_LABEL, PodmanRuntime
 
@@ -145,6 +150,18 @@ def _netns_of(pid: int, proc: Path = Path("/proc")) -> str:
     return ""
 
 
+def _pipes(pid: int, proc: Path = Path("/proc")) -> set[str]:
+    """The pipes (``pipe:[INODE]``) a process holds open."""
+    found = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(proc / str(pid) / "fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(proc / str(pid) / "fd" / fd)
+                if link.startswith("pipe:"):
+                    found.add(link)
+    return found
+
+
 def _sandboxes(runtime: PodmanRuntime, names: list[str]) -> dict[str, str]:
     """Network namespace path -> container name, for the containers *names* (Podman's ``SandboxKey``)."""
     if not names:
@@ -167,12 +184,59 @@ def _conmon_container(command: str) -> str:
     return ""
 
 
+#: Container states (``podman ps -a``) in which no conmon should be left for the container.
+DEAD_STATES = frozenset({"created", "configured", "exited", "stopped", "dead"})
+
+
+@dataclass(frozen=True)
+class LeftoverMonitor:
+    """A ``conmon`` still alive for a container of this project that no longer runs."""
+
+    pid: int
+    command: str
+    container: str
+
+    def describe(self) -> str:
+        return f"PID {self.pid} (conmon of container {self.container}, which no longer runs)"
+
+
+def leftover_monitors(
+    runtime: PodmanRuntime, project: ComposeProject, proc: Path = Path("/proc")
+) -> list[LeftoverMonitor]:
+    """conmon processes of the engine's user that serve a container of this project Podman says is not running.
+
+    A conmon that hung (seen: stopped, its container killed) never writes the exit
+    file: ``podman stop`` times out ("timed out waiting for file .../exits/ID"), marks
+    the container Exited (-1), and the conmon with its ``rootlessport`` keeps the ports.
+    """
+    uid = runtime.run_as.uid if runtime.run_as is not None else os.geteuid()
+    mine = project_containers(runtime, project)
+    # A paused or running container's conmon is alive by right; a created one has none yet.
+    alive = {c.name for c in mine if c.state not in DEAD_STATES}
+    ours = (set(expected_names(project)) | {c.name for c in mine}) - alive
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat().st_uid != uid:
+                continue
+            command = command_line(int(entry.name), proc)
+            if command.split(" ", 1)[0].rsplit("/", 1)[-1] != "conmon":
+                continue
+            name = _conmon_container(command)
+            if name in ours:
+                found.append(LeftoverMonitor(int(entry.name), command, name))
+    return found
+
+
 def port_uses(runtime: PodmanRuntime, project: ComposeProject) -> list[PortUse]:
     """Who holds each of the project's published ports, classified."""
     running = {c.name for c in runtime.project_containers(project.name) if c.status == "running"}
     mine = project_containers(runtime, project)
     ours = set(expected_names(project)) | {c.name for c in mine}
     sandboxes: dict[str, str] | None = None
+    monitors: list[LeftoverMonitor] | None = None
     uses = []
     for service, binding in project.published_ports:
         if binding.published is None:
@@ -183,6 +247,13 @@ def port_uses(runtime: PodmanRuntime, project: ComposeProject) -> list[PortUse]:
                 if sandboxes is None:
                     sandboxes = _sandboxes(runtime, [c.name for c in mine])
                 name = sandboxes.get(_netns_of(h.pid), "")
+                if not name:
+                    # Its container is gone (``podman rm`` after a hung conmon): rootlessport still shares
+                    # the pipe it watches for its conmon's exit with that conmon, whose -n names the container.
+                    if monitors is None:
+                        monitors = leftover_monitors(runtime, project)
+                    pipes = _pipes(h.pid)
+                    name = next((m.container for m in monitors if pipes & _pipes(m.pid)), "")
             elif program == "conmon":
                 name = _conmon_container(h.command)
             if program == "docker-proxy":
@@ -195,3 +266,42 @@ def port_uses(runtime: PodmanRuntime, project: ComposeProject) -> list[PortUse]:
                 kind = "foreign"
             uses.append(PortUse(service, h, kind, name))
     return uses
+
+
+#: The sysctl below which a port is privileged (per network namespace; rootlessport binds in the host's).
+PORT_START = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+
+
+def unprivileged_port_start(path: Path = PORT_START) -> int:
+    """``net.ipv4.ip_unprivileged_port_start`` of this host (1024 when it cannot be read: the kernel default)."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return 1024
+
+
+def privileged_ports(runtime: PodmanRuntime, project: ComposeProject, start: int | None = None) -> dict[int, str]:
+    """Published port -> service, for the ports a rootless Podman may not bind (none under rootful Podman)."""
+    if not runtime.rootless:
+        return {}
+    limit = unprivileged_port_start() if start is None else start
+    return {
+        binding.published: service
+        for service, binding in project.published_ports
+        if binding.published is not None and binding.published < limit
+    }
+
+
+def port_refusal(runtime: PodmanRuntime, port: int) -> str:
+    """What Podman says when a container publishes *port* ('' when it can): a throwaway probe container."""
+    ensure_helper_image(runtime)
+    name = f"podshift-port-probe-{secrets.token_hex(4)}"
+    result = podman(
+        runtime, "run", "--rm", "--pull=never", "--name", name, "-p", f"127.0.0.1:{port}:{port}", HELPER_IMAGE, "true",
+        timeout=120,
+    )  # fmt: skip
+    podman(runtime, "rm", "-f", "--ignore", name, timeout=60)  # a failed start can leave it created
+    if result.succeeded:
+        return ""
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit {result.rc}"

@@ -452,12 +452,18 @@ class PodmanRuntime(Runtime):
     def stop(self, container: str, timeout: int = 10) -> None:
         c = self._container(container)
         if c.status == "running":
-            c.stop(timeout=timeout)
+            try:
+                c.stop(timeout=timeout)
+            except podman.errors.APIError as e:  # e.g. a hung conmon: "timed out waiting for file .../exits/ID"
+                raise EngineError(self.label, f"stop container {container}", str(e)) from e
 
     def start(self, container: str) -> None:
         c = self._container(container)
         if c.status != "running":
-            c.start()
+            try:
+                c.start()
+            except podman.errors.APIError as e:  # e.g. rootlessport refusing a privileged port (podman#13426)
+                raise EngineError(self.label, f"start container {container}", str(e)) from e
 
     def remove_container(self, container: str) -> None:
         try:

@@ -1,0 +1,255 @@
+"""permission-issues repaired for real on a throwaway user (never the shared rootless user).
+
+The user is made with ``useradd -m`` and loses its sub-uid/gid ranges the way
+test_fixes' users do; the scenario must give them back through the existing
+``subuid-ranges`` fix, apply them (``podman system migrate``), start the user's
+API service, and a container must then run as that user.  ``podman fixes revert``
+undoes what the fixes journal holds.  User, home and runtime dir go in teardown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from podshift.commands import RunAs, run
+from podshift.compose import load_project, provider_for
+from podshift.images import HELPER_IMAGE, ensure_helper_image
+from podshift.runtimes import PodmanRuntime
+
+from .test_recovery import RecoveryStack, recover
+
+# Tests that add users change /etc/subuid and /etc/subgid: one worker runs them, one after another.
+pytestmark = [
+    pytest.mark.xdist_group("users"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="adds a user: run as root (CI does)"),
+]
+
+SUB_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
+
+
+def _lines_of(user: str) -> list[str]:
+    return [ln for p in SUB_FILES for ln in p.read_text().splitlines() if ln.split(":", 1)[0] == user]
+
+
+def _end_processes_of(user: str) -> None:
+    """End the throwaway user's processes (its pause process, its API service), by PID."""
+    found = run(["pgrep", "-u", user]).stdout.split()
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def _throwaway_user(*, drop_subids: bool) -> Iterator[str]:
+    name = f"s4-p{uuid.uuid4().hex[:6]}"
+    subprocess.run(["useradd", "-m", name], check=True, capture_output=True)
+    uid = pwd.getpwnam(name).pw_uid
+    runtime_dir = Path(f"/run/user/{uid}")
+    try:
+        runtime_dir.mkdir(parents=True, exist_ok=True)
+        os.chown(runtime_dir, uid, uid)
+        runtime_dir.chmod(0o700)
+        for path, flag in ((SUB_FILES[0], "--del-subuids"), (SUB_FILES[1], "--del-subgids")):
+            for line in path.read_text().splitlines() if drop_subids else ():
+                user, start, count = line.split(":")
+                if user == name:
+                    subprocess.run(["usermod", flag, f"{start}-{int(start) + int(count) - 1}", name], check=True)
+        assert bool(_lines_of(name)) != drop_subids
+        yield name
+    finally:
+        _end_processes_of(name)
+        subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def user_without_subids() -> Iterator[str]:
+    yield from _throwaway_user(drop_subids=True)
+
+
+@pytest.fixture
+def user_with_subids() -> Iterator[str]:
+    yield from _throwaway_user(drop_subids=False)
+
+
+def _project() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="s4-perm-"))
+    root.chmod(0o755)
+    (root / "compose.yaml").write_text(
+        f"name: s4-perm-{uuid.uuid4().hex[:6]}\nservices:\n  app:\n    image: {HELPER_IMAGE}\n"
+        "    pull_policy: never\n    network_mode: none\n    command: [sleep, '60']\n"
+    )
+    return root
+
+
+def _revert(journal: dict[str, str]) -> str:
+    argv = [sys.executable, "-m", "podshift.cli", "fixes", "revert"]
+    env = {**os.environ, **journal}
+    reverted = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert reverted.returncode == 0, reverted.stdout + reverted.stderr
+    return reverted.stdout + reverted.stderr
+
+
+def _runs_as(user: str) -> None:
+    """A container really runs as *user*, container uid 999 mapped to one of its sub-ids."""
+    ran = run(
+        ["podman", "run", "--rm", "--pull=never", "--network=none", "--user", "999", HELPER_IMAGE, "id", "-u"],
+        run_as=RunAs(user), cwd="/", timeout=300,
+    )  # fmt: skip
+    assert ran.succeeded, ran.stderr
+    assert ran.stdout.strip() == "999"
+
+
+def test_permission_issues_gives_a_user_without_subids_a_working_podman(user_without_subids: str) -> None:
+    user = user_without_subids
+    root = _project()
+    journal = {"PODSHIFT_FIXES_JOURNAL": str(root / "fixes-journal.json")}
+    try:
+        # Induced for real: the user's namespace maps one uid (podman#12715's symptom).
+        mapped = run(["podman", "unshare", "cat", "/proc/self/uid_map"], run_as=RunAs(user), cwd="/", timeout=120)
+        assert mapped.succeeded, mapped.stderr
+        assert len(mapped.stdout.strip().splitlines()) == 1, mapped.stdout
+        stack = RecoveryStack(None, root, load_project(root), None)  # type: ignore[arg-type]
+
+        refused = recover(stack, "permission-issues", "--rootless-user", user, env=journal)
+        assert refused.rc == 1, refused.out
+        assert "fix subuid-ranges not applied: it changes the system: re-run with --allow-system-changes" in refused.out
+        assert not _lines_of(user), "changed /etc/subuid without --allow-system-changes"
+
+        fixed = recover(stack, "permission-issues", "--rootless-user", user, "--allow-system-changes", env=journal)
+        assert fixed.rc == 0, fixed.out
+        assert fixed.check("test_sub_ids_mapped")["outcome"] == "passed"
+        assert fixed.check("test_container_starts_as_the_user")["outcome"] == "passed"
+        assert len(_lines_of(user)) == 2
+        mapped = run(["podman", "unshare", "cat", "/proc/self/uid_map"], run_as=RunAs(user), cwd="/", timeout=120)
+        assert any(line.split()[-1] == "65536" for line in mapped.stdout.splitlines()), mapped.stdout
+        _runs_as(user)
+        again = recover(stack, "permission-issues", "--rootless-user", user, "--allow-system-changes", env=journal)
+        assert again.rc == 0, again.out
+        assert "NOTHING TO DO" in again.out
+
+        said = _revert(journal)
+        assert "reverting start-podman-socket" in said
+        assert "reverting subuid-ranges" in said
+        assert not _lines_of(user), "the revert left the user's sub-ids"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+#: A containers.conf copied from a bigger server: crun (refuses cgroup v1 hybrid here), ulimits above the hard limits.
+BROKEN_CONF = (
+    '# the team\'s podman settings\n[engine]\nruntime = "crun"\n\n[containers]\n'
+    'default_ulimits = ["nofile=1048576:1048576"]\n'
+)
+
+
+def test_permission_issues_repairs_a_broken_containers_conf_of_the_user(user_with_subids: str) -> None:
+    user = user_with_subids
+    pw = pwd.getpwnam(user)
+    conf = Path(pw.pw_dir) / ".config/containers/containers.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text(BROKEN_CONF)
+    for p in (conf.parent.parent, conf.parent, conf):
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+    root = _project()
+    journal = {"PODSHIFT_FIXES_JOURNAL": str(root / "fixes-journal.json")}
+    try:
+        stack = RecoveryStack(None, root, load_project(root), None)  # type: ignore[arg-type]
+        fixed = recover(stack, "permission-issues", "--rootless-user", user, env=journal)
+        assert fixed.rc == 0, fixed.out
+        assert "select-oci-runtime applied (fixes journal" in fixed.out + fixed.log
+        assert "default-ulimits applied (fixes journal" in fixed.out + fixed.log
+        assert fixed.check("test_container_starts_as_the_user")["outcome"] == "passed"
+        assert 'runtime = "runc"' in conf.read_text()
+        _runs_as(user)
+        again = recover(stack, "permission-issues", "--rootless-user", user, env=journal)
+        assert "NOTHING TO DO" in again.out, again.out
+        _revert(journal)
+        assert conf.read_text() == BROKEN_CONF
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- a stale rootless network namespace --------------------------------------------------------------
+@pytest.fixture
+def user_api(user_with_subids: str) -> Iterator[PodmanRuntime]:
+    """The throwaway user's Podman API service (started here, ended by PID afterwards)."""
+    as_user = RunAs(user_with_subids)
+    sock = Path(as_user.runtime_dir) / "podman" / "podman.sock"
+    sock.parent.mkdir(mode=0o700)
+    os.chown(sock.parent, as_user.uid, pwd.getpwnam(user_with_subids).pw_gid)
+    service = subprocess.Popen(
+        as_user.wrap(["podman", "system", "service", "--time=0", f"unix://{sock}"], None),
+        cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    runtime = PodmanRuntime.for_user(user_with_subids)
+    try:
+        for _ in range(100):
+            if runtime.probe_socket() is None:
+                break
+            time.sleep(0.2)
+        runtime.ping()
+        yield runtime
+    finally:
+        runtime.close()
+        service.terminate()
+        service.wait(30)
+
+
+def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -> None:
+    runtime = user_api
+    assert runtime.run_as is not None
+    user = runtime.run_as.user
+    ensure_helper_image(runtime)
+    root = _project()
+    name = f"s4-netns-{uuid.uuid4().hex[:6]}"
+    (root / "compose.yaml").write_text(
+        f"name: {name}\nservices:\n"
+        f"  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    expose: ['8000']\n"
+        "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
+        f"  client:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    command: [sleep, '3600']\n"
+    )
+    project = load_project(root)
+    provider = provider_for(project, runtime)
+    try:
+        provider.up()
+        assert runtime.exec(f"{name}_client_1", ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
+        # Induced for real: the namespace's runtime directory goes (a tmp cleaner) while the namespace is in use.
+        shutil.rmtree(Path(runtime.run_as.runtime_dir) / "libpod" / "tmp" / "rootless-netns")
+        probe = run(["podman", "unshare", "--rootless-netns", "true"], run_as=runtime.run_as, cwd="/", timeout=60)
+        assert "failed to mount runtime directory for rootless netns: no such file or directory" in probe.stderr
+        blocked = runtime.cli("run", "--rm", "--pull=never", "--network", f"{name}_default", HELPER_IMAGE, "true")
+        assert "failed to mount runtime directory for rootless netns" in blocked.stderr, blocked
+
+        stack = RecoveryStack(runtime, root, project, provider)  # type: ignore[arg-type]
+        found = recover(stack, "diagnose", "--rootless-user", user)
+        assert found.rc == 1, found.out
+        check = found.check("test_rootless_netns_usable")
+        assert check["outcome"] == "failed"
+        assert "failed to mount runtime directory for rootless netns" in check["message"]
+        assert "podshift recover network-issues" in check["message"]
+
+        fixed = recover(stack, "network-issues", "--rootless-user", user)
+        assert fixed.rc == 0, fixed.out
+        assert fixed.check("test_rootless_netns_usable")["outcome"] == "passed"
+        assert fixed.check("test_services_reach_each_other")["outcome"] == "passed"
+        assert runtime.exec(f"{name}_client_1", ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
+        again = recover(stack, "network-issues", "--rootless-user", user)
+        assert again.rc == 0, again.out
+        assert "NOTHING TO DO" in again.out
+    finally:
+        provider.down()
+        provider.close()
+        shutil.rmtree(root, ignore_errors=True)
