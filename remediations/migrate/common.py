@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from podshift.paths import open_project_state_dir
@@ -43,6 +44,16 @@ def write_state(ctx: StepContext, name: str, body: bytes) -> str:
     finally:
         os.close(fd)
     return name
+
+
+def remove_state(ctx: StepContext, name: str) -> None:
+    """Remove *name* from the project's state directory (gone already: fine)."""
+    fd = open_project_state_dir(ctx.project.project_dir)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def read_state(ctx: StepContext, name: str) -> bytes | None:

@@ -27,7 +27,17 @@ from podshift.volumes.transfer import (
     verify_copy,
 )
 
-from .common import MIGRATED_LABEL, RERUN, docker, podman, read_state, state_file, volume_names, write_state
+from .common import (
+    MIGRATED_LABEL,
+    RERUN,
+    docker,
+    podman,
+    read_state,
+    remove_state,
+    state_file,
+    volume_names,
+    write_state,
+)
 
 
 def _moves(ctx: StepContext) -> tuple[VolumeMove, ...]:
@@ -69,6 +79,10 @@ class VolumesBulkCopy(Step):
                 ctx.record("created", sorted({*created, name}))  # journaled before it exists
                 labels = {PROJECT_LABEL: ctx.project.name, MIGRATED_LABEL: "docker"}
                 target_rt.volume_create(name, labels)
+            # What an earlier pass (or an earlier migrate -> rollback cycle) left must not steer this one:
+            # the final pass trusts the baseline and the pre-verified digests written below, and only those.
+            for stale in (f"baseline-{name}", f"trusted-{name}"):
+                remove_state(ctx, state_file(stale))
             try:
                 result = copy_volume(
                     VolumeRef(source_rt, name), VolumeRef(target_rt, name), live=True, progress=ctx.progress
