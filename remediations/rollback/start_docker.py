@@ -7,9 +7,9 @@ import time
 from podshift.compose.model import ComposeProject
 from podshift.compose.provider import DockerComposeProvider
 from podshift.errors import CommandError, EngineUnavailable, PodshiftError
+from podshift.firewall import host_blocking_rules
 from podshift.ports import docker_published, holders
 from podshift.remediation import CommandStep, Plan
-from podshift.rollback.firewall import host_blocking_rules
 from podshift.runtimes.docker import DockerRuntime
 from podshift.stack_health import service_problems
 from podshift.steps import DONE, Step, StepContext, StepFailed

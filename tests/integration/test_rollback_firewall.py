@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from podshift.compose import load_project
-from podshift.rollback.firewall import host_blocking_rules
+from podshift.firewall import host_blocking_rules
 from podshift.rollback.preflight import prerequisites
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 
-from podshift.rollback.firewall import Rule, blocking_rules, parse_rules
+from podshift.firewall import Rule, blocking_rules, parse_rules
 
 from ..conftest import REPO
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from podshift.commands import run
 from podshift.compose.model import ComposeProject
 from podshift.errors import EngineUnavailable
+from podshift.firewall import chain_policy
 from podshift.probes import host_routes
 from podshift.recovery.engines import podman as podman_cli
 from podshift.runtimes import PROJECT_LABEL, DockerRuntime, PodmanRuntime
@@ -147,10 +147,7 @@ def connectivity(project: ComposeProject, podman: PodmanRuntime) -> list[str]:
 
 def forward_drop_rule() -> str | None:
     """The iptables FORWARD DROP policy rule (``-P FORWARD DROP``) when it is set, else None."""
-    result = run(["iptables", "-S", "FORWARD"], timeout=30)
-    if not result.succeeded:
-        return None
-    return next((ln for ln in result.stdout.splitlines() if ln.strip() == "-P FORWARD DROP"), None)
+    return "-P FORWARD DROP" if chain_policy("FORWARD") == "DROP" else None
 
 
 #: Podman 4.3's words when the user's rootless network namespace outlived its runtime directory

@@ -15,8 +15,8 @@ from pathlib import Path
 from podshift.backup.store import BackupStore, verify_dir
 from podshift.compose.model import ComposeProject
 from podshift.errors import EngineUnavailable, PodshiftError
+from podshift.firewall import host_blocking_rules
 from podshift.ports import docker_published, holders
-from podshift.rollback.firewall import host_blocking_rules
 from podshift.rollback.podman_side import find_project
 from podshift.runtimes.docker import DockerRuntime
 from podshift.runtimes.podman import PodmanRuntime

@@ -1,4 +1,6 @@
-"""iptables rules Podman's network backend left behind that keep Docker's published ports from answering.
+"""The host's iptables, read: rules Podman's network backend left behind, and chain policies.
+
+Rules Podman's network backend left behind keep Docker's published ports from answering.
 
 Rootful Podman (netavark, or CNI before it) publishes a port with NAT rules:
 a jump in ``NETAVARK-HOSTPORT-DNAT`` (``CNI-HOSTPORT-DNAT``) whose comment names
@@ -137,6 +139,22 @@ def blocking_rules(rules: Iterable[Rule], ports: Collection[int], live_ids: Coll
         elif rule.table == "filter" and target in ("DROP", "REJECT"):
             found.append(Blocking(rule, hit[0], f"{target} in chain {rule.chain}"))
     return found
+
+
+def chain_policy(chain: str, table: str = "filter") -> str | None:
+    """The policy of a built-in *chain* (``ACCEPT``, ``DROP``); None when iptables cannot be read here
+    (not installed, or not root)."""
+    try:
+        result = run(["iptables", "-w", "5", "-t", table, "-S", chain], timeout=30)
+    except PodshiftError:  # no iptables on this host
+        return None
+    if not result.succeeded:
+        return None
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if parts[:2] == ["-P", chain] and len(parts) == 3:
+            return parts[2]
+    return None
 
 
 def read_rules(table: str) -> list[Rule]:
