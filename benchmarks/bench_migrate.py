@@ -33,7 +33,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from podshift import drill
 from podshift.commands import run
 from podshift.compose import load_project, provider_for
 from podshift.engines import podman_runtime_for
@@ -159,20 +159,8 @@ REPO = Path(__file__).resolve().parents[1]
 def free_ports(n: int) -> list[int]:
     """*n* distinct free ports on 127.0.0.1: in BENCH_PORTS ("low-high") when set, else any the kernel picks."""
     low, _, high = os.environ.get("BENCH_PORTS", "0-0").partition("-")
-    chosen: list[int] = []
-    candidates = random.sample(range(int(low), int(high) + 1), int(high) - int(low) + 1) if int(high) else [0] * 64
-    for candidate in candidates:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            port: int = s.getsockname()[1]
-        if port not in chosen:
-            chosen.append(port)
-        if len(chosen) == n:
-            return chosen
-    raise RuntimeError(f"no {n} free ports in BENCH_PORTS {low}-{high}")
+    span = range(int(low), int(high) + 1)
+    return drill.free_ports(n, random.sample(span, len(span)) if int(high) else None)
 
 
 def deploy(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> tuple[Path, int]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 
 from bench_backup import fill  # benchmarks/ is on sys.path when this script runs
 
+from podshift import drill
 from podshift.backup.store import BackupStore
 from podshift.commands import run
 from podshift.compose import load_project
@@ -61,17 +61,8 @@ NET = os.environ.get("BENCH_NET", "10.12")
 
 
 def free_ports(n: int) -> list[int]:
-    chosen = []
-    for port in random.sample(range(PORTS[0], PORTS[1] + 1), PORTS[1] + 1 - PORTS[0]):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        chosen.append(port)
-        if len(chosen) == n:
-            return chosen
-    raise RuntimeError(f"no free ports in {PORTS[0]}-{PORTS[1]}")
+    span = range(PORTS[0], PORTS[1] + 1)
+    return drill.free_ports(n, random.sample(span, len(span)))
 
 
 @dataclass
