@@ -316,7 +316,7 @@ def main() -> int:
         f"{med(results['cp'])} (target <= {COPY_TARGET}): {'met' if copy_ratio <= COPY_TARGET else 'NOT met'}"
     )
     vratio = statistics.median(results["copy"]) / statistics.median(results["vcp"])
-    print(f"verified floor (cp -a + sync, then sha256sum of both trees): {med(results['vcp'])}; podshift {vratio:.2f} x it")
+    print(f"verified floor (cp -a + sync, sha256sum of both trees): {med(results['vcp'])}; podshift {vratio:.2f} x it")
     print(f"snapshot (Podman) {med(results['snap'])} = {snap_ratio:.2f} x backup (Docker) {med(results['bk'])}")
     print(f"load average {os.getloadavg()}")
     return 0
