@@ -204,7 +204,10 @@ def test_drill_gate_fails_on_downtime_and_keep_leaves_the_clone(live: Live, tmp_
     proc = subprocess.run(argv, env=live.env, capture_output=True, text=True, timeout=3600, check=False)
     report = json.loads((tmp_path / "drill.json").read_text())
     clone_dir = Path(report["clone_dir"])
-    podman = PodmanRuntime.rootful()
+    # Without --rootless-user the drill migrates to the Podman of PODSHIFT_ROOTLESS_USER when that is set:
+    # what --keep leaves may be in either store.
+    user = os.environ.get("PODSHIFT_ROOTLESS_USER")
+    podmans = [PodmanRuntime.rootful(), *([PodmanRuntime.for_user(user)] if user else [])]
     try:
         assert proc.returncode == 1, proc.stdout[-4000:]
         assert "exceeds --max-downtime 0.05 s" in proc.stdout.splitlines()[-1]
@@ -218,9 +221,13 @@ def test_drill_gate_fails_on_downtime_and_keep_leaves_the_clone(live: Live, tmp_
         clone = load_project(clone_dir, project_name=report["clone"]) if clone_dir.is_dir() else None
         if clone is not None:
             DockerComposeProvider(clone, live.docker).down(volumes=True)
-        for v in podman.project_volumes(report["clone"]):
-            podman.volume_remove(v.name, force=True)
-        podman.close()
+        for podman in podmans:
+            for v in podman.project_volumes(report["clone"]):
+                podman.volume_remove(v.name, force=True)
         shutil.rmtree(clone_dir.parent, ignore_errors=True)
-    no_objects_of(report["clone"], live.docker)
+        try:
+            no_objects_of(report["clone"], live.docker, *podmans)
+        finally:
+            for podman in podmans:
+                podman.close()
     assert live_state(live) == before
