@@ -88,7 +88,8 @@ def test_no_stale_dns_files(target_podman: PodmanRuntime, evidence: Callable[[st
     if gone:
         said = "; ".join(s.describe(directory) for s in gone)
         pytest.fail(
-            f"{said}; aardvark-dns still serves its gateway from it, so a new network on that gateway resolves no "
-            f"container name (NXDOMAIN); do: {RECOVER} (removes only files of networks that no longer exist)",
+            f"{said}; aardvark-dns still serves that gateway from it (chosen at random on each reload), so a new "
+            "network on the same gateway loses its container names (NXDOMAIN, or timeouts when the gone network's "
+            f"bridge stayed too); do: {RECOVER} (removes only files of networks that no longer exist)",
             pytrace=False,
         )

@@ -157,7 +157,7 @@ class StaleDnsFiles(_NetworkStep):
             )
         said = "; ".join(s.describe(directory) for s in gone)
         extra = f"; deleted the leftover bridge(s) {', '.join(bridges)} in the rootless netns" if bridges else ""
-        return f"removed {said}; {reloaded}{extra}"
+        return f"removed the stale file(s): {said}; {reloaded}{extra}"
 
 
 class FindSubnetOwners(_NetworkStep):

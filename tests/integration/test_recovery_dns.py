@@ -13,6 +13,7 @@ services must resolve each other by name again.  User and all of it go in teardo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -44,11 +45,21 @@ def dns_user_api() -> Iterator[PodmanRuntime]:
         yield from api_of(user)
 
 
-def _leave_a_stale_dns_file(runtime: PodmanRuntime) -> Path:
-    """A network, a container on it whose start fails (privileged port), both removed: the file stays."""
+def _leave_a_stale_dns_file(runtime: PodmanRuntime, bridge: str | None) -> Path:
+    """A network, a container on it whose start fails (privileged port), both removed: the file stays.
+
+    With *bridge*, the gone network had that interface name: its bridge stays in the rootless netns next
+    to the new network's, both with 10.89.0.1 (seen here when another network had taken ``podman1``).
+    """
     assert runtime.run_as is not None
     net = f"s5-gone-{uuid.uuid4().hex[:6]}"
     runtime.cli("network", "create", net).check()
+    if bridge:  # Podman 4.3 has no --interface-name: its network file (the throwaway user's) names the bridge
+        config = Path(runtime.run_as.home) / ".local/share/containers/storage/networks" / f"{net}.json"
+        attrs = json.loads(config.read_text())
+        attrs["network_interface"] = bridge
+        config.write_text(json.dumps(attrs))
+        assert runtime.cli("network", "inspect", net, "--format", "{{.NetworkInterface}}").stdout.strip() == bridge
     failed = runtime.cli(
         "run", "-d", "--pull=never", "--name", f"{net}-c", "--network", net, "-p", "127.0.0.1:80:8000",
         HELPER_IMAGE, "sleep", "300",
@@ -80,12 +91,13 @@ def _resolves(runtime: PodmanRuntime, client: str, *, attempts: int, until: bool
     return True
 
 
-def test_network_issues_removes_a_stale_aardvark_dns_file(dns_user_api: PodmanRuntime) -> None:
+@pytest.mark.parametrize("bridge", [None, "s5stale0"], ids=["same-bridge", "leftover-bridge"])
+def test_network_issues_removes_a_stale_aardvark_dns_file(dns_user_api: PodmanRuntime, bridge: str | None) -> None:
     runtime = dns_user_api
     assert runtime.run_as is not None
     user = runtime.run_as.user
     ensure_helper_image(runtime)
-    stale = _leave_a_stale_dns_file(runtime)
+    stale = _leave_a_stale_dns_file(runtime, bridge)
     root = Path(tempfile.mkdtemp(prefix="s5-dns-"))
     root.chmod(0o755)
     name = f"s5-dns-{uuid.uuid4().hex[:6]}"
@@ -124,7 +136,9 @@ def test_network_issues_removes_a_stale_aardvark_dns_file(dns_user_api: PodmanRu
 
         fixed = recover(stack, "network-issues", "--rootless-user", user)
         assert fixed.rc == 0, fixed.out
-        assert f"removed {stale}" in fixed.out + fixed.log
+        assert f"removed the stale file(s): {stale}" in fixed.out + fixed.log
+        if bridge:
+            assert f"deleted the leftover bridge(s) {bridge} in the rootless netns" in fixed.out + fixed.log
         assert fixed.check("test_no_stale_dns_files")["outcome"] == "passed"
         assert fixed.check("test_services_reach_each_other")["outcome"] == "passed"
         assert not stale.exists()
