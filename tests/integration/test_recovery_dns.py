@@ -139,6 +139,8 @@ def test_network_issues_removes_a_stale_aardvark_dns_file(dns_user_api: PodmanRu
         assert f"removed the stale file(s): {stale}" in fixed.out + fixed.log
         if bridge:
             assert f"deleted the leftover bridge(s) {bridge} in the rootless netns" in fixed.out + fixed.log
+            links = runtime.cli("unshare", "--rootless-netns", "ip", "-br", "link").stdout
+            assert bridge not in links.split(), links
         assert fixed.check("test_no_stale_dns_files")["outcome"] == "passed"
         assert fixed.check("test_services_reach_each_other")["outcome"] == "passed"
         assert not stale.exists()
