@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from podshift.recovery.dns import aardvark_dir, aardvark_pid
 from podshift.runtimes import PodmanRuntime
 
 from .test_recovery import RecoveryStack, recover
-from .test_recovery_users import _throwaway_user, api_of
+from .test_recovery_users import _throwaway_user, api_of, web_client_project
 
 pytestmark = [
     pytest.mark.xdist_group("users"),
@@ -98,15 +97,7 @@ def test_network_issues_removes_a_stale_aardvark_dns_file(dns_user_api: PodmanRu
     user = runtime.run_as.user
     ensure_helper_image(runtime)
     stale = _leave_a_stale_dns_file(runtime, bridge)
-    root = Path(tempfile.mkdtemp(prefix="s5-dns-"))
-    root.chmod(0o755)
-    name = f"s5-dns-{uuid.uuid4().hex[:6]}"
-    (root / "compose.yaml").write_text(
-        f"name: {name}\nservices:\n"
-        f"  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    expose: ['8000']\n"
-        "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
-        f"  client:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    command: [sleep, '3600']\n"
-    )
+    name, root = web_client_project("s5-dns")
     project = load_project(root)
     provider = provider_for(project, runtime)
     client = f"{name}_client_1"

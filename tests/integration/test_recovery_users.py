@@ -213,19 +213,26 @@ def api_of(user: str) -> Iterator[PodmanRuntime]:
         service.wait(30)
 
 
-def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -> None:
-    runtime = user_api
-    assert runtime.run_as is not None
-    user = runtime.run_as.user
-    ensure_helper_image(runtime)
-    root = _project()
-    name = f"s4-netns-{uuid.uuid4().hex[:6]}"
+def web_client_project(prefix: str) -> tuple[str, Path]:
+    """(name, dir) of a two-service project on one network: ``web`` (httpd /health on 8000) and ``client``."""
+    root = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    root.chmod(0o755)
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     (root / "compose.yaml").write_text(
         f"name: {name}\nservices:\n"
         f"  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    expose: ['8000']\n"
         "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
         f"  client:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    command: [sleep, '3600']\n"
     )
+    return name, root
+
+
+def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -> None:
+    runtime = user_api
+    assert runtime.run_as is not None
+    user = runtime.run_as.user
+    ensure_helper_image(runtime)
+    name, root = web_client_project("s4-netns")
     project = load_project(root)
     provider = provider_for(project, runtime)
     try:
