@@ -6,6 +6,8 @@ volume.  Measured in this process, median (and minimum) of three runs, each into
 floor and podshift in alternating order, the copies removed only after both were timed:
 
   floor     cp -a <docker mountpoint>/. <podman mountpoint>/ && sync          (root, rootful Podman)
+  verified  the same, then sha256sum of every file of both trees (two pipelines at once): the floor of
+            any copy that is checked byte for byte, with the standard tools
   podshift  transfer_volume: copy + verification (sha256 of every file on both sides, owners, modes, links,
             xattrs, the top directory), as a migration's final pass and a rollback's step 4 run it
   rootless  the same into the rootless user's volume (path reported: podman unshare + tar)
@@ -33,7 +35,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from podshift import drill
 from podshift.commands import run
 from podshift.compose import load_project, provider_for
 from podshift.engines import podman_runtime_for
@@ -53,6 +55,13 @@ from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.volumes.transfer import VolumeRef, access, transfer_volume
 
 TARGET = 1.5
+#: The same copy verified with the standard tools: cp -a, sync, then sha256sum of every file of both trees
+#: (two pipelines at once, one per core).  Any verified copy reads both sides once: this is its floor here.
+VERIFIED_CP = (
+    'cp -a "$0"/. "$1"/ && sync && '
+    '{ find "$0" -type f -print0 | xargs -0 -r sha256sum >/dev/null & '
+    'find "$1" -type f -print0 | xargs -0 -r sha256sum >/dev/null; wait; }'
+)
 RUNS = 3
 FULL, QUARTER = (64, 20000), (16, 5000)
 PREFIX = os.environ.get("BENCH_PREFIX", "i11-bench")
@@ -90,18 +99,21 @@ def measure(docker: DockerRuntime, source: str, target_rt: PodmanRuntime, label:
     and discards: whichever came second would pay for the first.)
     """
     floor: list[float] = []
+    verified_floor: list[float] = []
     ours: list[float] = []
     method = ""
     made: list[str] = []
     try:
         for i in range(RUNS):
-            names = [f"{PREFIX}-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+            names = [f"{PREFIX}-{uuid.uuid4().hex[:8]}" for _ in range(3)]
             for name in names:
                 target_rt.volume_create(name)
                 made.append(name)
             src = access(VolumeRef(docker, source)).mountpoint
             dst = access(VolumeRef(target_rt, names[0])).mountpoint
             cp = ["sh", "-c", 'cp -a "$0"/. "$1"/ && sync', str(src), str(dst)]
+            vdst = access(VolumeRef(target_rt, names[2])).mountpoint
+            vcp = ["sh", "-c", VERIFIED_CP, str(src), str(vdst)]
             target = VolumeRef(target_rt, names[1])
 
             def move(target: VolumeRef = target) -> None:
@@ -113,9 +125,14 @@ def measure(docker: DockerRuntime, source: str, target_rt: PodmanRuntime, label:
             def copy(cp: list[str] = cp) -> None:
                 subprocess.run(cp, check=True)
 
+            def verified_copy(vcp: list[str] = vcp) -> None:
+                subprocess.run(vcp, check=True)
+
             # The rootless user's volume directory is not the one its containers see: no cp floor there.
-            jobs = [(ours, move)] if target_rt.rootless else [(floor, copy), (ours, move)]
-            for into, job in jobs if i % 2 == 0 else reversed(jobs):
+            jobs = [(ours, move)]
+            if not target_rt.rootless:
+                jobs += [(floor, copy), (verified_floor, verified_copy)]
+            for into, job in jobs[i % len(jobs) :] + jobs[: i % len(jobs)]:  # each goes first in turn
                 into.append(timed(job))
             for name in names:
                 target_rt.volume_remove(name, force=True)
@@ -124,7 +141,7 @@ def measure(docker: DockerRuntime, source: str, target_rt: PodmanRuntime, label:
     finally:
         for name in made:
             target_rt.volume_remove(name, force=True)
-    return {"label": label, "floor": floor, "podshift": ours, "method": method}
+    return {"label": label, "floor": floor, "verified_floor": verified_floor, "podshift": ours, "method": method}
 
 
 CHILD = """
@@ -159,20 +176,8 @@ REPO = Path(__file__).resolve().parents[1]
 def free_ports(n: int) -> list[int]:
     """*n* distinct free ports on 127.0.0.1: in BENCH_PORTS ("low-high") when set, else any the kernel picks."""
     low, _, high = os.environ.get("BENCH_PORTS", "0-0").partition("-")
-    chosen: list[int] = []
-    candidates = random.sample(range(int(low), int(high) + 1), int(high) - int(low) + 1) if int(high) else [0] * 64
-    for candidate in candidates:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            port: int = s.getsockname()[1]
-        if port not in chosen:
-            chosen.append(port)
-        if len(chosen) == n:
-            return chosen
-    raise RuntimeError(f"no {n} free ports in BENCH_PORTS {low}-{high}")
+    span = range(int(low), int(high) + 1)
+    return drill.free_ports(n, random.sample(span, len(span)) if int(high) else None)
 
 
 def deploy(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> tuple[Path, int]:
@@ -328,6 +333,12 @@ def main() -> int:
             print(f"{r['label']}: podshift ({r['method']}) {stats(r['podshift'])}; ratio {ratio:.2f} x floor")  # type: ignore[arg-type]
             report[str(r["label"])] = {"median": ours, "ratio": ratio, "method": r["method"]}
         print(f"floor cp -a && sync: {stats(results[0]['floor'])}; load average {os.getloadavg()}")  # type: ignore[arg-type]
+        vfloor = statistics.median(results[0]["verified_floor"])  # type: ignore[arg-type]
+        print(
+            f"verified floor (cp -a && sync, then sha256sum of both trees): {stats(results[0]['verified_floor'])} "  # type: ignore[arg-type]
+            f"= {vfloor / floor:.2f} x floor; podshift = {statistics.median(results[0]['podshift']) / vfloor:.2f} x it"  # type: ignore[arg-type]
+        )
+        report["verified_floor"] = vfloor
         rootful_ratio = statistics.median(results[0]["podshift"]) / floor  # type: ignore[arg-type]
         ok = rootful_ratio <= TARGET
         quarter, full = peak_rss_mib(volumes["quarter"]), peak_rss_mib(volumes["full"])

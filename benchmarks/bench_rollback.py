@@ -10,6 +10,8 @@ volume filled with N x 4 MiB + M x 4 KiB files (full size: 64 x 4 MiB + 20,000 x
   rollback       `podshift rollback --force --keep-data` as a child process: total seconds and downtime
                  (downtime: first failed to first good GET /health on the api's port, probed every 100 ms)
   copy floor     `cp -a SRC/. DST/ && sync` from the Podman volume's mountpoint into a fresh Docker volume
+  verified floor the same, then sha256sum of every file of both trees (two pipelines at once): the floor of
+                 any copy checked byte for byte, with the standard tools
   copy           podshift.volumes.transfer (the copy step 4 uses) into a fresh Docker volume, verified
   backup         BackupStore.create of the same data on Docker (the backup's own speed)
   snapshot       PodmanSnapshot.create of the data on Podman (step 2: same code, Podman engine)
@@ -25,7 +27,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from pathlib import Path
 
 from bench_backup import fill  # benchmarks/ is on sys.path when this script runs
 
+from podshift import drill
 from podshift.backup.store import BackupStore
 from podshift.commands import run
 from podshift.compose import load_project
@@ -55,23 +57,20 @@ SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BIG, SMALL = int(64 * SCALE), int(20000 * SCALE)
 COPY_TARGET = 1.5
+#: The copy verified with the standard tools: cp -a, sync, then sha256sum of every file of both trees at once.
+VERIFIED_CP = (
+    'cp -a "$0"/. "$1"/ && sync && '
+    '{ find "$0" -type f -print0 | xargs -0 -r sha256sum >/dev/null & '
+    'find "$1" -type f -print0 | xargs -0 -r sha256sum >/dev/null; wait; }'
+)
 PREFIX = os.environ.get("BENCH_PREFIX", "i12-bench")
 PORTS = tuple(int(p) for p in os.environ.get("BENCH_PORTS", "21200-21299").split("-", 1))
 NET = os.environ.get("BENCH_NET", "10.12")
 
 
 def free_ports(n: int) -> list[int]:
-    chosen = []
-    for port in random.sample(range(PORTS[0], PORTS[1] + 1), PORTS[1] + 1 - PORTS[0]):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        chosen.append(port)
-        if len(chosen) == n:
-            return chosen
-    raise RuntimeError(f"no free ports in {PORTS[0]}-{PORTS[1]}")
+    span = range(PORTS[0], PORTS[1] + 1)
+    return drill.free_ports(n, random.sample(span, len(span)))
 
 
 @dataclass
@@ -219,8 +218,9 @@ def floor_switch(s: Stack) -> tuple[float, float]:
     return result
 
 
-def copy_pair(s: Stack) -> tuple[float, float]:
-    """(cp -a + sync, podshift's verified transfer) of the Podman api volume into fresh Docker volumes."""
+def copy_pair(s: Stack) -> tuple[float, float, float]:
+    """(cp -a + sync, the same then sha256sum of both trees, podshift's verified transfer) of the Podman api
+    volume into fresh Docker volumes."""
     src = s.podman.volume(s.api_volume)
     assert src is not None
     floor_vol, ours = f"{s.name}-cpfloor-{uuid.uuid4().hex[:4]}", f"{s.name}-copy-{uuid.uuid4().hex[:4]}"
@@ -231,12 +231,19 @@ def copy_pair(s: Stack) -> tuple[float, float]:
     run(["cp", "-a", f"{src.mountpoint}/.", f"{dst.mountpoint}/"], timeout=600).check()
     run(["sync"]).check()
     floor = time.monotonic() - began
+    vfloor_vol = f"{s.name}-vfloor-{uuid.uuid4().hex[:4]}"
+    s.extra_volumes.append(vfloor_vol)
+    vdst = s.docker.volume_create(vfloor_vol)
+    run(["sync"]).check()
+    began = time.monotonic()
+    run(["sh", "-c", VERIFIED_CP, str(src.mountpoint), str(vdst.mountpoint)], timeout=600).check()
+    verified_floor = time.monotonic() - began
     s.docker.volume_create(ours)
     run(["sync"]).check()
     began = time.monotonic()
     transfer_volume(VolumeRef(s.podman, s.api_volume), VolumeRef(s.docker, ours))
     run(["sync"]).check()
-    return floor, time.monotonic() - began
+    return floor, verified_floor, time.monotonic() - began
 
 
 def backup_pair(s: Stack) -> tuple[float, float]:
@@ -276,7 +283,7 @@ def main() -> int:
     print(f"bench_rollback: {BIG} x 4 MiB + {SMALL} x 4 KiB = {size_mib:.0f} MiB in the api volume, {ROUNDS} rounds")
     s = make_stack(docker, podman)
     results: dict[str, list[float]] = {
-        k: [] for k in ("floor", "floor_down", "rb", "rb_down", "cp", "copy", "bk", "snap")
+        k: [] for k in ("floor", "floor_down", "rb", "rb_down", "cp", "vcp", "copy", "bk", "snap")
     }
     try:
         for i in range(ROUNDS):
@@ -284,8 +291,9 @@ def main() -> int:
             seconds, down = floor_switch(s)
             results["floor"].append(seconds)
             results["floor_down"].append(down)
-            cp, copy = copy_pair(s)
+            cp, vcp, copy = copy_pair(s)
             results["cp"].append(cp)
+            results["vcp"].append(vcp)
             results["copy"].append(copy)
             seconds, down = timed_switch(s, None)
             results["rb"].append(seconds)
@@ -307,6 +315,8 @@ def main() -> int:
         f"copy Podman -> Docker, verified: {med(results['copy'])} = {copy_ratio:.2f} x cp -a + sync "
         f"{med(results['cp'])} (target <= {COPY_TARGET}): {'met' if copy_ratio <= COPY_TARGET else 'NOT met'}"
     )
+    vratio = statistics.median(results["copy"]) / statistics.median(results["vcp"])
+    print(f"verified floor (cp -a + sync, sha256sum of both trees): {med(results['vcp'])}; podshift {vratio:.2f} x it")
     print(f"snapshot (Podman) {med(results['snap'])} = {snap_ratio:.2f} x backup (Docker) {med(results['bk'])}")
     print(f"load average {os.getloadavg()}")
     return 0

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from podshift import drill
 from podshift.commands import run
 from podshift.compose import load_project, provider_for
 from podshift.compose.model import ComposeProject
@@ -45,20 +46,8 @@ PORTS = range(21100, 21200)
 
 
 def free_ports(n: int, ports: range = PORTS) -> list[int]:
-    """*n* ports of *ports* (this issue's range) that nothing listens on."""
-    found: list[int] = []
-    candidates = list(ports)
-    random.shuffle(candidates)
-    for port in candidates:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        found.append(port)
-        if len(found) == n:
-            return found
-    raise RuntimeError(f"no free ports left in {ports.start}-{ports.stop - 1}")
+    """*n* ports of *ports* (this issue's range) that nothing listens on, in random order (parallel runs)."""
+    return drill.free_ports(n, random.sample(ports, len(ports)))
 
 
 @dataclass

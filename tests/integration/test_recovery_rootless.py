@@ -15,7 +15,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import pytest
 from podshift.commands import run
 from podshift.compose import load_project, provider_for
 from podshift.compose.provider import PodmanComposeProvider
+from podshift.drill import free_ports
 from podshift.errors import PodshiftError
 from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.ports import holders
@@ -43,24 +43,9 @@ from .test_recovery import MARKER, BuildProject, RecoveryStack, Run, recover
 pytestmark = pytest.mark.xdist_group("podman-rootless")
 
 
-def _free_ports(n: int) -> list[int]:
-    """*n* ports of 21400-21439 (this branch's range) that nothing on 127.0.0.1 listens on."""
-    candidates = list(range(21400, 21440))
-    random.shuffle(candidates)
-    found = []
-    for port in candidates:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        found.append(port)
-        if len(found) == n:
-            return found
-    raise RuntimeError("no free ports left in 21400-21439")
-
-
-PORTS = dict(zip(("api", "web", "gateway", "worker"), _free_ports(4), strict=True))
+PORTS = dict(
+    zip(("api", "web", "gateway", "worker"), free_ports(4, random.sample(range(21400, 21440), 40)), strict=True)
+)
 
 
 class MigratedStack(RecoveryStack):

@@ -32,6 +32,7 @@ from podshift.commands import run
 from podshift.compose import load_project
 from podshift.compose.model import ComposeProject
 from podshift.compose.provider import DockerComposeProvider, PodmanComposeProvider
+from podshift.drill import free_ports
 from podshift.errors import PodshiftError
 from podshift.rollback.podman_side import find_project, take_down
 from podshift.rollback.snapshot import PodmanSnapshot
@@ -56,22 +57,6 @@ _low, _high = os.environ.get("PODSHIFT_TEST_PORTS", "21200-21299").split("-")
 PORTS = range(int(_low), int(_high) + 1)
 NET = int(os.environ.get("PODSHIFT_TEST_NET", "12"))
 PREFIX = os.environ.get("PODSHIFT_TEST_PREFIX", "i12-")
-
-
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    chosen: list[int] = []
-    for port in random.sample(list(PORTS), len(PORTS)):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        chosen.append(port)
-        if len(chosen) == n:
-            return chosen
-    raise RuntimeError(f"no free ports left in {PORTS}")
 
 
 @dataclass
@@ -140,7 +125,7 @@ def _make(docker: DockerRuntime, podman: PodmanRuntime) -> Moved:
     compose.write_text(text.replace("localhost/phoenix-hydra-", f"localhost/{PREFIX}phoenix-"))
     data_dir = root / "data"
     data_dir.mkdir()
-    ports = dict(zip(("api", "web", "gateway", "worker"), _free_ports(4), strict=True))
+    ports = dict(zip(("api", "web", "gateway", "worker"), free_ports(4, random.sample(PORTS, len(PORTS))), strict=True))
     env = {f"PHOENIX_{s.upper()}_PORT": str(p) for s, p in ports.items()}
     env |= {"PHOENIX_SUBNET": f"10.{NET}.{random.randint(1, 254)}.0/24", "PHOENIX_DATA_DIR": str(data_dir)}  # noqa: S311
     return Moved(root, project_dir, name, env, ports, docker, podman)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import gc
 import io
+import os
 import tarfile
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from podshift.errors import EngineError
-from podshift.runtimes import DockerRuntime, Mount, Runtime
+from podshift.images import HELPER_IMAGE, ensure_helper_image
+from podshift.runtimes import DockerRuntime, Mount, PodmanRuntime, Runtime
 
 
 @pytest.fixture
@@ -135,3 +139,38 @@ def test_concurrent_disk_usage_scans_wait_for_each_other(docker_runtime: DockerR
         t.join(timeout=120)
     assert errors == []
     assert len(sizes) == 4
+
+
+def _monitors_of(container_id: str) -> int:
+    """conmon processes (the container's own, and one pair per live exec session) of *container_id*."""
+    count = 0
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"conmon") and container_id.encode() in argv:
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("engine", ["podman", "podman-rootless"], indirect=True)
+def test_exec_leaves_no_conmon_behind(engine: Runtime) -> None:
+    """Podman 4.3 keeps an API exec session's two conmon processes for ever: podshift's exec must not leak."""
+    assert isinstance(engine, PodmanRuntime)
+    ensure_helper_image(engine)
+    name = f"pstest-exec-{uuid.uuid4().hex[:8]}"
+    started = engine.cli("run", "-d", "--pull=never", "--network=none", "--name", name, HELPER_IMAGE, "sleep", "600")
+    assert started.succeeded, started.stderr
+    container_id = started.stdout.strip()
+    try:
+        alone = _monitors_of(container_id)
+        for _ in range(3):
+            result = engine.exec(name, ["sh", "-c", "echo out; echo err >&2; exit 3"])
+            assert (result.rc, result.stdout, result.stderr) == (3, "out\n", "err\n")
+        assert engine.exec(name, ["id", "-u"], user="65534").stdout.strip() == "65534"
+        time.sleep(1)  # a leaked session's conmon would still be there; a finished one is gone at once
+        assert _monitors_of(container_id) == alone
+    finally:
+        engine.cli("rm", "-f", "-t", "0", name)
+    assert _monitors_of(container_id) == 0

@@ -421,14 +421,12 @@ class PodmanRuntime(Runtime):
             raise EngineError(self.label, f"find container {name}", "no such container") from e
 
     def exec(self, container: str, argv: Sequence[str], *, user: str | None = None) -> CommandResult:
-        rc, output = self._container(container).exec_run(list(argv), user=user, demux=True)
-        out, err = output if isinstance(output, tuple) else (output, b"")
-        return CommandResult(
-            tuple(argv),
-            int(rc if rc is not None else -1),
-            (out or b"").decode("utf-8", "replace"),
-            (err or b"").decode("utf-8", "replace"),
-        )
+        # The CLI, not the API: with Podman 4.3 every exec session started through the API
+        # (podman-py's exec_run) leaves its two conmon processes behind for ever, even after
+        # the container is removed; ``podman exec`` cleans its session up.
+        args = ["exec", *(["--user", user] if user else []), container, *argv]
+        result = self.cli(*args, timeout=300)
+        return CommandResult(tuple(argv), result.rc, result.stdout, result.stderr)
 
     def run(
         self,
