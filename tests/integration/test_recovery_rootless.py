@@ -5,7 +5,7 @@ The stack is deployed on Docker and moved by ``podshift migrate --rootless-user`
 Docker's stopped containers and volumes, the user's Podman serving the ports.
 Each test breaks the stack for real as that user, runs the scenario, and asserts
 the stack answers again with its data unchanged, then that a second run has
-nothing to do.  Names start with ``s4-``, ports are 21400-21449, subnets 10.114.x.0/24.
+nothing to do.  Names start with ``s4-``, ports are 21600-21649, subnets 10.114.x.0/24.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.xdist_group("podman-rootless")
 
 
 PORTS = dict(
-    zip(("api", "web", "gateway", "worker"), free_ports(4, random.sample(range(21400, 21440), 40)), strict=True)
+    zip(("api", "web", "gateway", "worker"), free_ports(4, random.sample(range(21600, 21640), 40)), strict=True)
 )
 
 
@@ -489,7 +489,7 @@ def test_rootless_failed_startup_ends_a_dead_containers_conmon_and_rootlessport(
     stay, holding the port, and a new container of the service cannot publish it."""
     runtime = rootless_podman_runtime
     user = _user(runtime)
-    port = 21441
+    port = 21641
     name, root = _web_project(runtime, "s4-hung", port)
     project = load_project(root)
     provider = provider_for(project, runtime)
