@@ -26,6 +26,7 @@ from podshift.remediations.recover.network import (
     FindSubnetOwners,
     RecreateNetworks,
     RootlessNetns,
+    StaleDnsFiles,
 )
 from podshift.remediations.recover.permissions import (
     ContainersConf,
@@ -75,6 +76,7 @@ ALL_STEPS: tuple[type[Step], ...] = (
     RemoveLeftovers,
     StartServices,
     RootlessNetns,
+    StaleDnsFiles,
     FindSubnetOwners,
     RecreateNetworks,
     CheckConnectivity,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from podshift.compose.model import ComposeProject
+from podshift.recovery.dns import aardvark_dir, find_stale
 from podshift.recovery.network import (
     STALE_NETNS,
     connectivity,
@@ -69,5 +72,24 @@ def test_forward_policy_accepts() -> None:
             f"iptables has `{rule}` (set by Docker): forwarded traffic that no rule accepts is dropped, "
             "which cuts Podman containers off when netavark's own rules do not cover it; do: once Docker is gone, "
             "`iptables -P FORWARD ACCEPT`, or add an ACCEPT rule for the project's subnet",
+            pytrace=False,
+        )
+
+
+@pytest.mark.check_id("recovery.network.no-stale-dns-files")
+@pytest.mark.scenario("diagnose")
+@pytest.mark.severity("critical")
+def test_no_stale_dns_files(target_podman: PodmanRuntime, evidence: Callable[[str, object], None]) -> None:
+    """aardvark-dns holds no file of a network that no longer exists (it would answer NXDOMAIN on that gateway)."""
+    directory = aardvark_dir(target_podman)
+    stale = find_stale(target_podman)
+    evidence("aardvark-dns", [s.describe(directory) for s in stale] or f"nothing stale in {directory}")
+    gone = [s for s in stale if s.network_gone]
+    if gone:
+        said = "; ".join(s.describe(directory) for s in gone)
+        pytest.fail(
+            f"{said}; aardvark-dns still serves that gateway from it (chosen at random on each reload), so a new "
+            "network on the same gateway loses its container names (NXDOMAIN, or timeouts when the gone network's "
+            f"bridge stayed too); do: {RECOVER} (removes only files of networks that no longer exist)",
             pytrace=False,
         )

@@ -6,10 +6,20 @@ refusal, and the scenario stops before it changes anything.
 
 from __future__ import annotations
 
+import os
 import secrets
 
 from podshift.compose.provider import provider_for
 from podshift.errors import PodshiftError
+from podshift.recovery.dns import (
+    aardvark_dir,
+    aardvark_pid,
+    delete_bridges,
+    find_stale,
+    leftover_bridges,
+    reload_aardvark,
+    remove_files,
+)
 from podshift.recovery.engines import compose_argv
 from podshift.recovery.network import (
     STALE_NETNS,
@@ -36,6 +46,7 @@ def _sound(ctx: StepContext) -> bool:
     podman = ctx.podman()
     return (
         not rootless_netns_problem(podman)
+        and not [s for s in find_stale(podman) if s.network_gone]
         and not mismatches(ctx.project, podman)
         and not unhealthy_services(podman, ctx.project)
         and not connectivity(ctx.project, podman)
@@ -92,11 +103,68 @@ class RootlessNetns(_NetworkStep):
         return f'cleared {", ".join(map(str, files))} (podman said: "{said}"); Podman made a new one'
 
 
+class StaleDnsFiles(_NetworkStep):
+    name = "stale-dns-files"
+    title = "Remove aardvark-dns files of networks that no longer exist, reload aardvark-dns"
+    order = 7
+    after = ("rootless-netns",)
+
+    def plan(self, ctx: StepContext) -> Plan:
+        podman = ctx.podman()
+        directory = aardvark_dir(podman)
+        gone = [s for s in find_stale(podman) if s.network_gone]
+        if not gone:
+            return Plan(fix=self.name, scope="user", summary=f"no stale file in {directory}: nothing to do")
+        bridges = leftover_bridges(podman, gone)
+        uid = podman.run_as.uid if podman.run_as else os.getuid()
+        return Plan(
+            fix=self.name,
+            scope="user",
+            summary=self.title,
+            commands=(
+                *(CommandStep(("rm", str(directory / s.network))) for s in gone),
+                *(CommandStep(("kill", "-HUP", str(pid))) for pid in (aardvark_pid(directory, uid),) if pid),
+                *(
+                    CommandStep(
+                        ("podman", "unshare", "--rootless-netns", "ip", "link", "del", b), run_as=ctx.podman_user
+                    )
+                    for b in bridges
+                ),
+            ),
+            notes=tuple(s.describe(directory) for s in gone)
+            + tuple(f"bridge {b} of a gone network still holds its gateway" for b in bridges),
+        )
+
+    def run(self, ctx: StepContext) -> str:
+        podman = ctx.podman()
+        directory = aardvark_dir(podman)
+        gone = [s for s in find_stale(podman) if s.network_gone]
+        if not gone:
+            return f"no stale file in {directory}: nothing to do"
+        # Named before the files go: the bridges are found by the gone networks' gateways.
+        bridges = leftover_bridges(podman, gone)
+        ctx.record("removed", [str(directory / s.network) for s in gone])
+        ctx.record("bridges", bridges)
+        for s in gone:
+            ctx.log.info("stale aardvark-dns file: %s", s.describe(directory))
+        failed = remove_files(directory, [s.network for s in gone])
+        reloaded = reload_aardvark(podman, directory)
+        failed += delete_bridges(podman, bridges)
+        left = [s.network for s in find_stale(podman) if s.network_gone]
+        if failed or left:
+            raise StepFailed(
+                self.name, f"not removed: {'; '.join(failed) or ', '.join(left)}", f"remove them by hand in {directory}"
+            )
+        said = "; ".join(s.describe(directory) for s in gone)
+        extra = f"; deleted the leftover bridge(s) {', '.join(bridges)} in the rootless netns" if bridges else ""
+        return f"removed the stale file(s): {said}; {reloaded}{extra}"
+
+
 class FindSubnetOwners(_NetworkStep):
     name = "find-subnet-owners"
     title = "Name whoever else claims the project's subnets (stop here if anyone does)"
     order = 10
-    after = ("rootless-netns",)
+    after = ("stale-dns-files",)
 
     def plan(self, ctx: StepContext) -> Plan:
         claims = subnet_claims(ctx.project, ctx.podman())

@@ -52,8 +52,8 @@ def _end_processes_of(user: str) -> None:
             os.kill(int(pid), signal.SIGKILL)
 
 
-def _throwaway_user(*, drop_subids: bool) -> Iterator[str]:
-    name = f"s4-p{uuid.uuid4().hex[:6]}"
+def _throwaway_user(*, drop_subids: bool, prefix: str = "s4-p") -> Iterator[str]:
+    name = f"{prefix}{uuid.uuid4().hex[:6]}"
     subprocess.run(["useradd", "-m", name], check=True, capture_output=True)
     uid = pwd.getpwnam(name).pw_uid
     runtime_dir = Path(f"/run/user/{uid}")
@@ -186,15 +186,20 @@ def test_permission_issues_repairs_a_broken_containers_conf_of_the_user(user_wit
 @pytest.fixture
 def user_api(user_with_subids: str) -> Iterator[PodmanRuntime]:
     """The throwaway user's Podman API service (started here, ended by PID afterwards)."""
-    as_user = RunAs(user_with_subids)
+    yield from api_of(user_with_subids)
+
+
+def api_of(user: str) -> Iterator[PodmanRuntime]:
+    """Start *user*'s Podman API service, yield its runtime, end the service (by PID) afterwards."""
+    as_user = RunAs(user)
     sock = Path(as_user.runtime_dir) / "podman" / "podman.sock"
     sock.parent.mkdir(mode=0o700)
-    os.chown(sock.parent, as_user.uid, pwd.getpwnam(user_with_subids).pw_gid)
+    os.chown(sock.parent, as_user.uid, pwd.getpwnam(user).pw_gid)
     service = subprocess.Popen(
         as_user.wrap(["podman", "system", "service", "--time=0", f"unix://{sock}"], None),
         cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    runtime = PodmanRuntime.for_user(user_with_subids)
+    runtime = PodmanRuntime.for_user(user)
     try:
         for _ in range(100):
             if runtime.probe_socket() is None:
@@ -208,19 +213,26 @@ def user_api(user_with_subids: str) -> Iterator[PodmanRuntime]:
         service.wait(30)
 
 
-def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -> None:
-    runtime = user_api
-    assert runtime.run_as is not None
-    user = runtime.run_as.user
-    ensure_helper_image(runtime)
-    root = _project()
-    name = f"s4-netns-{uuid.uuid4().hex[:6]}"
+def web_client_project(prefix: str) -> tuple[str, Path]:
+    """(name, dir) of a two-service project on one network: ``web`` (httpd /health on 8000) and ``client``."""
+    root = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    root.chmod(0o755)
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     (root / "compose.yaml").write_text(
         f"name: {name}\nservices:\n"
         f"  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    expose: ['8000']\n"
         "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
         f"  client:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    command: [sleep, '3600']\n"
     )
+    return name, root
+
+
+def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -> None:
+    runtime = user_api
+    assert runtime.run_as is not None
+    user = runtime.run_as.user
+    ensure_helper_image(runtime)
+    name, root = web_client_project("s4-netns")
     project = load_project(root)
     provider = provider_for(project, runtime)
     try:
