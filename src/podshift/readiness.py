@@ -194,7 +194,8 @@ class ReadinessReporter:
         if self.is_worker or not self.results:
             return
         detailed = self.config.getoption("podshift_detailed")
-        terminalreporter.section("podshift readiness")
+        # After migrate/rollback/recover steps the checks prove the action, not the host's readiness.
+        terminalreporter.section("podshift checks" if self.is_action_session() else "podshift readiness")
         for r in self.results.values():
             if r.outcome == "passed" and not detailed and not r.waiver:
                 continue

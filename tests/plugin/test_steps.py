@@ -254,6 +254,7 @@ def test_an_action_session_ends_with_its_own_line_and_no_readiness_verdict(steps
     assert result.ret == 0, result.stdout.str()
     assert result.stdout.lines[-1].startswith("podshift migrate: DONE (3 done)")
     assert not [line for line in result.stdout.lines if line.startswith("podshift verdict:")], result.stdout.str()
+    assert not [line for line in result.stdout.lines if "podshift readiness" in line], result.stdout.str()
 
 
 def test_a_readiness_session_still_ends_with_the_verdict(steps_tree: pytest.Pytester) -> None:
@@ -261,6 +262,7 @@ def test_a_readiness_session_still_ends_with_the_verdict(steps_tree: pytest.Pyte
     result = steps_tree.runpytest("-m", "post_migration", "-p", "no:xdist", *_project(steps_tree))
     assert result.ret == 0, result.stdout.str()
     assert result.stdout.lines[-1].startswith("podshift verdict: READY"), result.stdout.str()
+    assert [line for line in result.stdout.lines if "podshift readiness" in line], result.stdout.str()
 
 
 ROLLBACK_ARGS = ("-m", "post_migration", "--rollback", "-p", "no:podshift-remediations", "-p", "no:xdist")
