@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 
 from podshift import __version__, waivers
 from podshift.engines import podman_user
-from podshift.outcomes import OUTCOMES, VERDICT_COLOURS, CheckResult, NotRun, style_of, verdict_of
+from podshift.outcomes import OUTCOMES, VERDICT_COLOURS, CheckResult, NotRun, Verdict, style_of, verdict_of
 
 if TYPE_CHECKING:
     from podshift.readiness import ReadinessReporter
@@ -128,10 +128,31 @@ def _environment() -> Environment:
     return env
 
 
+#: After migrate/rollback/recover steps the checks prove the action, not a host's readiness.
+ACTION_HEADLINE = {
+    Verdict.READY: "CHECKS PASSED",
+    Verdict.READY_WITH_WARNINGS: "CHECKS PASSED WITH WARNINGS",
+    Verdict.NOT_READY: "CHECKS FAILED",
+    Verdict.COULD_NOT_DECIDE: "COULD NOT DECIDE",
+}
+
+
+def _action_line(reporter: ReadinessReporter) -> str | None:
+    """``podshift migrate: DONE (...)`` when this session ran an action's steps, else None."""
+    if not reporter.is_action_session():
+        return None
+    runner = reporter.config.pluginmanager.get_plugin("podshift-steps")
+    line = runner.outcome_line() if runner is not None and runner.outcomes else None
+    return str(line) if line else None
+
+
 def render(reporter: ReadinessReporter, exit_status: int) -> str:
-    """The readiness report of this run as a complete HTML document."""
+    """The readiness report of this run as a complete HTML document (an action's checks: its outcome first)."""
     results = list(reporter.results.values())
     verdict = reporter.verdict or verdict_of(results)
+    action_line = _action_line(reporter)
+    headline = ACTION_HEADLINE[verdict] if action_line else verdict.value
+    detail = reporter.verdict_line().split(" — ", 1)[1] if " — " in reporter.verdict_line() else reporter.counts_line()
     counts = reporter.counts()
     shown = ["passed", "warning", "failed", "fixed", "waived", "skipped", "error"]
     shown += [k for k, n in counts.items() if k not in shown and n]  # INFO, and outcomes steps add
@@ -141,11 +162,10 @@ def render(reporter: ReadinessReporter, exit_status: int) -> str:
     facts = reporter.facts
     template = _environment().get_template(TEMPLATE)
     return template.render(
-        verdict=verdict.value,
+        title=f"{action_line.split(':', 1)[0]}: {headline}" if action_line else f"podshift readiness: {headline}",
+        verdict=headline,
         verdict_colour=VERDICT_COLOURS[verdict],
-        verdict_detail=reporter.verdict_line().split(" — ", 1)[1]
-        if " — " in reporter.verdict_line()
-        else reporter.counts_line(),
+        verdict_detail=f"{action_line} · {detail}" if action_line else detail,
         project=reporter.project_line(),
         facts=facts,
         user=_user(),

@@ -255,6 +255,11 @@ def test_an_action_session_ends_with_its_own_line_and_no_readiness_verdict(steps
     assert result.stdout.lines[-1].startswith("podshift migrate: DONE (3 done)")
     assert not [line for line in result.stdout.lines if line.startswith("podshift verdict:")], result.stdout.str()
     assert not [line for line in result.stdout.lines if "podshift readiness" in line], result.stdout.str()
+    # Its page leads with the action's outcome, not a readiness verdict.
+    page = (steps_tree.path / "reports" / "post-migration.html").read_text()
+    assert "<h1>CHECKS PASSED</h1>" in page
+    assert "podshift migrate: DONE (3 done)" in page
+    assert "<title>podshift migrate: CHECKS PASSED" in page
 
 
 def test_a_readiness_session_still_ends_with_the_verdict(steps_tree: pytest.Pytester) -> None:
@@ -263,6 +268,9 @@ def test_a_readiness_session_still_ends_with_the_verdict(steps_tree: pytest.Pyte
     assert result.ret == 0, result.stdout.str()
     assert result.stdout.lines[-1].startswith("podshift verdict: READY"), result.stdout.str()
     assert [line for line in result.stdout.lines if "podshift readiness" in line], result.stdout.str()
+    page = (steps_tree.path / "reports" / "post-migration.html").read_text()
+    assert "<h1>READY</h1>" in page
+    assert "<title>podshift readiness: READY" in page
 
 
 ROLLBACK_ARGS = ("-m", "post_migration", "--rollback", "-p", "no:podshift-remediations", "-p", "no:xdist")
