@@ -167,7 +167,9 @@ def test_drill_full_cycle(live: Live, target: str, tmp_path: Path) -> None:
         "i14-clone-",
     ]
     argv += ["--rootless-user", user] if user else []
-    proc = subprocess.run(argv, env=live.env, capture_output=True, text=True, timeout=3600, check=False)
+    # Rootful means rootful: without --rootless-user the drill would follow PODSHIFT_ROOTLESS_USER.
+    env = live.env if user else {k: v for k, v in live.env.items() if k != "PODSHIFT_ROOTLESS_USER"}
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600, check=False)
     report = json.loads((tmp_path / "drill.json").read_text())
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert proc.stdout.rstrip().endswith("podshift drill: PASSED")

@@ -173,17 +173,19 @@ def seed_project() -> Iterator[SeedProject]:
 
 
 def remove_podman_side(project: str) -> None:
-    """What a migrate row left on rootful Podman (a rollback without --cleanup keeps the Podman volumes)."""
-    podman = PodmanRuntime.rootful()
-    try:
-        for c in podman.project_containers(project):
-            podman.remove_container(c.id)
-        for v in podman.project_volumes(project):
-            podman.volume_remove(v.name, force=True)
-        for n in podman.project_networks(project):
-            podman.client.networks.get(n.id).remove()
-    finally:
-        podman.close()
+    """What a migrate row left on Podman (a rollback without --cleanup keeps the Podman volumes): rootful, and
+    PODSHIFT_ROOTLESS_USER's, whom the seed's scripts migrate to when it is set."""
+    user = os.environ.get("PODSHIFT_ROOTLESS_USER")
+    for podman in (PodmanRuntime.rootful(), *([PodmanRuntime.for_user(user)] if user else [])):
+        try:
+            for c in podman.project_containers(project):
+                podman.remove_container(c.id)
+            for v in podman.project_volumes(project):
+                podman.volume_remove(v.name, force=True)
+            for n in podman.project_networks(project):
+                podman.client.networks.get(n.id).remove()
+        finally:
+            podman.close()
 
 
 @pytest.fixture
