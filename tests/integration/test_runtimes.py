@@ -173,4 +173,7 @@ def test_exec_leaves_no_conmon_behind(engine: Runtime) -> None:
         assert _monitors_of(container_id) == alone
     finally:
         engine.cli("rm", "-f", "-t", "0", name)
+    deadline = time.monotonic() + 15  # the container's own conmon exits a moment after `rm` returns
+    while _monitors_of(container_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert _monitors_of(container_id) == 0
