@@ -36,17 +36,22 @@ def _bind(project: Path, source: str) -> None:
     )
 
 
-def test_no_advice_widens_access_to_the_docker_socket(project_copy: Path, journal: dict[str, str]) -> None:
-    # Docker's socket: the migration points the mount at the target Podman's own socket, so the Podman
-    # user never needs Docker's (security.no-docker-socket warns about the mount itself).
-    _bind(project_copy, "/var/run/docker.sock")
+def _bind_check(project: Path, journal: dict[str, str]) -> dict:
+    """The bind-mount check's result for the rootless user, with the fixes planned (--dry-run)."""
     result = run_checks(
-        project_copy,
+        project,
         "test_filesystem.py::test_bind_mount_sources_exist_and_are_accessible",
         env={**ROOTLESS, **journal},
         args=DRY_FIX,
     )
-    c = check(result, "test_bind_mount_sources_exist_and_are_accessible")
+    return check(result, "test_bind_mount_sources_exist_and_are_accessible")
+
+
+def test_no_advice_widens_access_to_the_docker_socket(project_copy: Path, journal: dict[str, str]) -> None:
+    # Docker's socket: the migration points the mount at the target Podman's own socket, so the Podman
+    # user never needs Docker's (security.no-docker-socket warns about the mount itself).
+    _bind(project_copy, "/var/run/docker.sock")
+    c = _bind_check(project_copy, journal)
     assert c["outcome"] == "passed", c["message"]
     assert "chown" not in str(c)
     assert "setfacl" not in str(c)
@@ -55,13 +60,7 @@ def test_no_advice_widens_access_to_the_docker_socket(project_copy: Path, journa
 def test_no_advice_widens_access_to_roots_podman_socket(project_copy: Path, journal: dict[str, str]) -> None:
     # Root's Podman socket mounted for a rootless user: root-equivalent access, never granted.
     _bind(project_copy, "/run/podman/podman.sock")
-    result = run_checks(
-        project_copy,
-        "test_filesystem.py::test_bind_mount_sources_exist_and_are_accessible",
-        env={**ROOTLESS, **journal},
-        args=DRY_FIX,
-    )
-    c = check(result, "test_bind_mount_sources_exist_and_are_accessible")
+    c = _bind_check(project_copy, journal)
     assert c["outcome"] == "failed"
     assert "is a container engine's API socket" in c["message"]
     assert "podman.sock" in c["message"]
