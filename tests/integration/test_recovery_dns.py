@@ -44,6 +44,12 @@ def dns_user_api() -> Iterator[PodmanRuntime]:
         yield from api_of(user)
 
 
+# Both networks get the same gateway, as the user's next network did on the host.  Explicitly: Podman's own
+# pick (10.89.0.0/24 first) skips a subnet any host interface holds, and a rootful network another test
+# created meanwhile once gave the two networks different ones (CI).  No other test uses this one.
+SUBNET = "10.231.57.0/24"
+
+
 def _leave_a_stale_dns_file(runtime: PodmanRuntime, bridge: str | None) -> Path:
     """A network, a container on it whose start fails (privileged port), both removed: the file stays.
 
@@ -52,7 +58,7 @@ def _leave_a_stale_dns_file(runtime: PodmanRuntime, bridge: str | None) -> Path:
     """
     assert runtime.run_as is not None
     net = f"s5-gone-{uuid.uuid4().hex[:6]}"
-    runtime.cli("network", "create", net).check()
+    runtime.cli("network", "create", "--subnet", SUBNET, net).check()
     if bridge:  # Podman 4.3 has no --interface-name: its network file (the throwaway user's) names the bridge
         config = Path(runtime.run_as.home) / ".local/share/containers/storage/networks" / f"{net}.json"
         attrs = json.loads(config.read_text())
@@ -97,7 +103,7 @@ def test_network_issues_removes_a_stale_aardvark_dns_file(dns_user_api: PodmanRu
     user = runtime.run_as.user
     ensure_helper_image(runtime)
     stale = _leave_a_stale_dns_file(runtime, bridge)
-    name, root = web_client_project("s5-dns")
+    name, root = web_client_project("s5-dns", subnet=SUBNET)
     project = load_project(root)
     provider = provider_for(project, runtime)
     client = f"{name}_client_1"

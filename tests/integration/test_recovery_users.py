@@ -213,8 +213,11 @@ def api_of(user: str) -> Iterator[PodmanRuntime]:
         service.wait(30)
 
 
-def web_client_project(prefix: str) -> tuple[str, Path]:
-    """(name, dir) of a two-service project on one network: ``web`` (httpd /health on 8000) and ``client``."""
+def web_client_project(prefix: str, subnet: str | None = None) -> tuple[str, Path]:
+    """(name, dir) of a two-service project on one network: ``web`` (httpd /health on 8000) and ``client``.
+
+    *subnet* pins the default network's subnet (Compose ``ipam``) instead of Podman's pick.
+    """
     root = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
     root.chmod(0o755)
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
@@ -223,6 +226,7 @@ def web_client_project(prefix: str) -> tuple[str, Path]:
         f"  web:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    expose: ['8000']\n"
         "    command: [sh, -c, 'mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8000 -h /www']\n"
         f"  client:\n    image: {HELPER_IMAGE}\n    pull_policy: never\n    command: [sleep, '3600']\n"
+        + (f"networks:\n  default:\n    ipam:\n      config: [{{subnet: '{subnet}'}}]\n" if subnet else "")
     )
     return name, root
 
