@@ -79,8 +79,15 @@ class Prerequisites(Step):
         return tuple(self._preflight_problems(ctx))
 
     def _preflight_problems(self, ctx: StepContext) -> list[str]:
-        """What podshift cannot migrate, whatever the host: external volumes, volumes Docker lacks."""
+        """What podshift cannot migrate, whatever the host: no volumes at all, external volumes."""
         problems = []
+        if not ctx.project.volumes:
+            # The issue lists it as bad input: what migrate moves, verifies and can roll back is volume data.
+            problems.append(
+                "the project declares no named volumes: podshift migrate moves a stack's data (its named "
+                "volumes), verified, and this one has none — check the host with `podshift validate`, then "
+                "start it under Podman with `podman-compose up -d`"
+            )
         for key, spec in ctx.project.volumes.items():
             if (spec or {}).get("external"):
                 problems.append(

@@ -407,6 +407,24 @@ def test_external_volume_is_refused(project_copy_i11: Path, docker_runtime: Dock
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_project_without_volumes_is_refused(tmp_path: Path) -> None:
+    """Nothing of its data to move and verify: refused before anything is made (no backup, no volume)."""
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    (stack / "compose.yaml").write_text(
+        f"name: i11-novol-{uuid.uuid4().hex[:8]}\nservices:\n  web:\n    image: docker.io/library/busybox:1.36\n"
+    )
+    result = migrate_cli(stack, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout[-3000:]
+    line = _failed_line(result)
+    assert "prerequisites" in line
+    assert "the project declares no named volumes" in line
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (stack / ".docker-backup").exists()
+    journal = json.loads((stack / ".podshift" / "migrate.json").read_text())
+    assert journal["steps"]["prerequisites"]["state"] == "failed", journal  # recorded, nothing half-done
+
+
 def test_project_not_on_docker_is_refused(
     project_copy_i11: Path, docker_runtime: DockerRuntime, tmp_path: Path
 ) -> None:
