@@ -134,7 +134,11 @@ class Stack:
 
 
 def build_base_image(stack_dir: Path, runtime: Runtime) -> None:
-    run([str(stack_dir / "compose/base/build-base.sh"), runtime.engine], run_as=run_as_of(runtime), timeout=300).check()
+    # The script's text, not its path: a rootless user cannot read a checkout under a 0700 directory
+    # (a clone in mktemp -d, or in root's home), and the script needs nothing else from it.
+    script = (stack_dir / "compose/base/build-base.sh").read_text()
+    argv = ["sh", "-c", script, "build-base.sh", runtime.engine]
+    run(argv, run_as=run_as_of(runtime), timeout=300).check()
 
 
 @pytest.fixture
