@@ -4,10 +4,12 @@ own directories never archived, stopped containers always started again, every b
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
@@ -57,7 +59,14 @@ class Project:
     def project(self) -> ComposeProject:
         return load_project(self.root)
 
-    def start(self, *, service: str | None = "app", project: str | None = None, read_only: bool = False) -> str:
+    def start(
+        self,
+        *,
+        service: str | None = "app",
+        project: str | None = None,
+        read_only: bool = False,
+        command: tuple[str, ...] = ("sleep", "3600"),
+    ) -> str:
         """A running container that mounts the volume, labelled as the project's service (or another's)."""
         name = f"i9-{uuid.uuid4().hex[:8]}"
         labels = {PROJECT_LABEL: project or self.name}
@@ -65,7 +74,7 @@ class Project:
             labels[SERVICE_LABEL] = service
         c = self.runtime.client.containers.run(
             ensure_helper_image(self.runtime),
-            ["sleep", "3600"],
+            list(command),
             name=name,
             detach=True,
             labels=labels,
@@ -186,6 +195,47 @@ def test_sigterm_during_the_copy_starts_the_containers_again(made: Project) -> N
     assert "interrupted by SIGTERM" in err
     assert made.status(app) == "running"
     assert not record.exists()
+
+
+# -- read while the writers run, then checked with them stopped -------------------------------------------------
+def test_a_quiet_volume_is_read_while_its_writer_runs_and_the_writer_stops_once(
+    made: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = made.start()
+    time.sleep(0.3)  # what it holds was written before the read began
+    store = BackupStore(made.root)
+    with caplog.at_level(logging.INFO, logger="podshift"):
+        manifest = store.create(made.project, made.runtime, include_data=True, force=False)
+    assert f"volume {made.volume}: unchanged since it was read with {app} running" in caplog.text
+    # One stop for the volume and the project directory it also binds (`.:/app`), whatever is read again.
+    assert caplog.text.count(f"stopping {app} while") == 1, caplog.text
+    assert made.status(app) == "running"
+    volume = next(a for a in manifest.archives if a.name == made.volume)
+    assert [(e.path, e.size) for e in volume.entries] == [("file", 6)]
+    assert store.verify() == []
+
+
+def test_a_volume_written_while_it_is_read_is_read_again_with_its_writer_stopped(
+    made: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop = "i=0; while true; do echo $i > /data/counter; echo $i >> /data/log; i=$((i+1)); sleep 0.01; done"
+    app = made.start(command=("sh", "-c", loop))
+    store = BackupStore(made.root)
+    with caplog.at_level(logging.INFO, logger="podshift"):
+        manifest = store.create(made.project, made.runtime, include_data=True, force=False)
+    assert f"volume {made.volume}: " in caplog.text
+    assert "changed while it was read" in caplog.text
+    assert f"volume {made.volume}: unchanged" not in caplog.text
+    assert caplog.text.count(f"stopping {app} while") == 1, caplog.text
+    assert made.status(app) == "running"
+    # What was archived is what the stopped writer left: the last counter is the log's last line.
+    volume = {e.path: e for e in next(a for a in manifest.archives if a.name == made.volume).entries}
+    assert volume["log"].size > volume["counter"].size > 0
+    with tarfile.open(store.path / "volumes" / f"{made.volume}.tar") as tar:
+        members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
+        counter, log = (tar.extractfile(members[n]).read() for n in ("counter", "log"))  # type: ignore[union-attr]
+    assert log.splitlines()[-1] == counter.strip(), "the two files were archived at different moments"
+    assert store.verify() == []  # every member of the archive against the entries read beside it
 
 
 def test_the_next_run_starts_what_a_killed_run_stopped(made: Project) -> None:
