@@ -450,16 +450,21 @@ class Prober:
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - start)))
 
     def outage(self, start: float, end: float | None = None) -> float | None:
-        """Seconds from the first failed round to the first good one after it, within [start, end].
+        """Seconds the ports were down within [start, end]: each failed round to the first good one, summed.
 
-        0.0 when nothing failed; None when the ports never came back before *end* (or the probe's end).
+        A migration has more than one outage (the backup's check with the services stopped, then the
+        switch): all of them count.  0.0 when nothing failed; None when the ports never came back
+        before *end* (or the probe's end).
         """
         window = [s for s in self.samples if s.at >= start and (end is None or s.at <= end)]
-        first_bad = next((i for i, s in enumerate(window) if not s.ok), None)
-        if first_bad is None:
-            return 0.0
-        back = next((s for s in window[first_bad:] if s.ok), None)
-        return None if back is None else back.at - window[first_bad].at
+        total, began = 0.0, None
+        for sample in window:
+            if not sample.ok and began is None:
+                began = sample.at
+            elif sample.ok and began is not None:
+                total += sample.at - began
+                began = None
+        return None if began is not None else total
 
 
 # -- the cycle --------------------------------------------------------------------------------------------

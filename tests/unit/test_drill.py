@@ -89,10 +89,11 @@ def test_free_ports_skip_a_taken_one() -> None:
             free_ports(2, range(21498, 21500))
 
 
-def test_outage_is_first_failed_to_first_good() -> None:
+def test_outage_is_every_failed_round_to_the_next_good_one_summed() -> None:
     prober = Prober([], limit=0)
     prober.samples = [Sample(t / 10, ok) for t, ok in enumerate([1, 1, 0, 0, 0, 1, 0, 1], start=0)]
-    assert prober.outage(0.0) == pytest.approx(0.3)  # 0.2 -> 0.5
+    assert prober.outage(0.0) == pytest.approx(0.4)  # 0.2 -> 0.5, then 0.6 -> 0.7
+    assert prober.outage(0.0, 0.55) == pytest.approx(0.3)
     assert prober.outage(0.55) == pytest.approx(0.1)
     assert prober.outage(0.0, 0.1) == 0.0
     prober.samples.append(Sample(0.8, False))
