@@ -66,6 +66,7 @@ class Project:
         project: str | None = None,
         read_only: bool = False,
         command: tuple[str, ...] = ("sleep", "3600"),
+        bind_project: bool = False,
     ) -> str:
         """A running container that mounts the volume, labelled as the project's service (or another's)."""
         name = f"i9-{uuid.uuid4().hex[:8]}"
@@ -78,7 +79,10 @@ class Project:
             name=name,
             detach=True,
             labels=labels,
-            volumes={self.volume: {"bind": "/data", "mode": "ro" if read_only else "rw"}},
+            volumes={
+                self.volume: {"bind": "/data", "mode": "ro" if read_only else "rw"},
+                **({str(self.root): {"bind": "/app", "mode": "rw"}} if bind_project else {}),
+            },
             network_disabled=True,
         )
         self.containers.append(c.name)
@@ -197,45 +201,33 @@ def test_sigterm_during_the_copy_starts_the_containers_again(made: Project) -> N
     assert not record.exists()
 
 
-# -- read while the writers run, then checked with them stopped -------------------------------------------------
-def test_a_quiet_volume_is_read_while_its_writer_runs_and_the_writer_stops_once(
+def test_a_busy_writer_stops_once_for_the_whole_read_and_the_backup_is_one_moment(
     made: Project, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = made.start()
-    time.sleep(0.3)  # what it holds was written before the read began
+    """It writes the volume and the project directory (`.:/app`): stopped once, both read as it left them."""
+    # Each file replaced whole (rename), in this order: stopped anywhere, log and i9-seen end at the counter
+    # or one behind it.  Restarted between two reads, the loop would begin again at 0.
+    loop = (
+        "trap 'exit 0' TERM; i=0; while true; do echo $i > /data/c.new && mv /data/c.new /data/counter; "
+        "echo $i >> /data/log; echo $i > /app/s.new && mv /app/s.new /app/i9-seen; i=$((i+1)); sleep 0.01; done"
+    )
+    app = made.start(command=("sh", "-c", loop), bind_project=True)
     store = BackupStore(made.root)
     with caplog.at_level(logging.INFO, logger="podshift"):
         manifest = store.create(made.project, made.runtime, include_data=True, force=False)
-    assert f"volume {made.volume}: unchanged since it was read with {app} running" in caplog.text
-    # One stop for the volume and the project directory it also binds (`.:/app`), whatever is read again.
     assert caplog.text.count(f"stopping {app} while") == 1, caplog.text
     assert made.status(app) == "running"
-    volume = next(a for a in manifest.archives if a.name == made.volume)
-    assert [(e.path, e.size) for e in volume.entries] == [("file", 6)]
-    assert store.verify() == []
-
-
-def test_a_volume_written_while_it_is_read_is_read_again_with_its_writer_stopped(
-    made: Project, caplog: pytest.LogCaptureFixture
-) -> None:
-    loop = "i=0; while true; do echo $i > /data/counter; echo $i >> /data/log; i=$((i+1)); sleep 0.01; done"
-    app = made.start(command=("sh", "-c", loop))
-    store = BackupStore(made.root)
-    with caplog.at_level(logging.INFO, logger="podshift"):
-        manifest = store.create(made.project, made.runtime, include_data=True, force=False)
-    assert f"volume {made.volume}: " in caplog.text
-    assert "changed while it was read" in caplog.text
-    assert f"volume {made.volume}: unchanged" not in caplog.text
-    assert caplog.text.count(f"stopping {app} while") == 1, caplog.text
-    assert made.status(app) == "running"
-    # What was archived is what the stopped writer left: the last counter is the log's last line.
-    volume = {e.path: e for e in next(a for a in manifest.archives if a.name == made.volume).entries}
-    assert volume["log"].size > volume["counter"].size > 0
     with tarfile.open(store.path / "volumes" / f"{made.volume}.tar") as tar:
         members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
         counter, log = (tar.extractfile(members[n]).read() for n in ("counter", "log"))  # type: ignore[union-attr]
-    assert log.splitlines()[-1] == counter.strip(), "the two files were archived at different moments"
-    assert store.verify() == []  # every member of the archive against the entries read beside it
+    with tarfile.open(store.path / "binds" / "0.tar") as tar:
+        seen = tar.extractfile("./i9-seen").read()  # type: ignore[union-attr]
+    last = int(counter)
+    assert last > 0
+    assert int(log.splitlines()[-1]) in (last - 1, last), "the volume's files were archived at different moments"
+    assert int(seen) in (last - 1, last), "the volume and the bind-mounted directory were read at different moments"
+    assert store.verify() == []
+    assert {a.kind for a in manifest.archives} == {"volume", "bind"}
 
 
 def test_the_next_run_starts_what_a_killed_run_stopped(made: Project) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from podshift.backup.direct import CTIME_SLACK_NS
 from podshift.runtimes import DockerRuntime, PodmanRuntime, Runtime
 from podshift.volumes.transfer import (
+    CTIME_SLACK_NS,
     VolumeRef,
     access,
     copy_volume,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from podshift.backup.direct import CTIME_SLACK_NS
 from podshift.backup.tarscan import Entry
 from podshift.migration.binds import IdMap
-from podshift.volumes.transfer import Baseline, _changes
+from podshift.volumes.transfer import CTIME_SLACK_NS, Baseline, _changes
 
 S_IFREG, S_IFDIR = 0o100000, 0o040000
 T0 = 1_700_000_000.0  # the first pass began here

@@ -13,12 +13,6 @@ hashlib and the file syscalls release the GIL, so the two overlap.  The
 containers using the volume are stopped meanwhile, so both see the same
 files.  ``--verify`` and restore still compare the archive's own members
 with these entries.
-
-Or, to keep the containers' outage short (:func:`archive_live`), the same read
-runs while they still serve, and once they are stopped :func:`unsettled` says
-whether anything was written since shortly before it began: a cheap stat walk
-of what was read.  Nothing: the archive is the stopped directory's, as if read
-while stopped.  Something: it is read again, stopped.
 """
 
 from __future__ import annotations
@@ -33,9 +27,7 @@ import stat
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from podshift.backup.tarscan import Entry
@@ -64,11 +56,6 @@ PIPE_SIZE = 1 << 20
 #: How much of the archive the pump writes before it asks the kernel to start writing it back.
 WRITEBACK_EVERY = 16 << 20
 _F_SETPIPE_SZ = 1031
-#: A file whose ctime is this close before a read began counts as changed since: the kernel stamps
-#: files from a coarse clock (one tick, a few ms), so a write just after a file was read may keep the
-#: ctime its listing saw.  Filesystems that keep whole seconds only get a wider window.
-CTIME_SLACK_NS = 100_000_000
-COARSE_CTIME_SLACK_NS = 2_000_000_000
 
 _KINDS = {
     stat.S_IFREG: "file",
@@ -271,49 +258,6 @@ class _Pump(threading.Thread):
                 started = self.size
 
 
-def recent_since(started_ns: int, ctimes: Sequence[int]) -> int:
-    """The ctime (ns) from which an entry counts as changed since a read that began at *started_ns*."""
-    fine = any(c % 1_000_000_000 for c in ctimes) or not ctimes
-    return started_ns - (CTIME_SLACK_NS if fine else COARSE_CTIME_SLACK_NS)
-
-
-@dataclass
-class LiveArchive:
-    """An archive read while the directory's users still ran: valid only if :func:`unsettled` finds nothing."""
-
-    entries: list[Entry]
-    digest: str
-    size: int
-    stamps: Stamps
-    started_ns: int  # time.time_ns() before anything was read
-
-
-def archive_live(
-    root: Path,
-    dest: int,
-    progress: Callable[[int, int], None] = lambda size, files: None,
-    exclude: Sequence[str] = (),
-) -> LiveArchive:
-    """:func:`archive_directory` while *root* may still change: changes are left to :func:`unsettled`."""
-    started_ns = time.time_ns()
-    entries, digest, size, stamps = _archive(root, dest, progress, exclude)
-    return LiveArchive(entries, digest, size, stamps, started_ns)
-
-
-def unsettled(root: Path, live: LiveArchive) -> list[str]:
-    """What keeps *live* from describing *root* now (its users stopped): empty when it does.
-
-    A path changed since its stamp (or gone), or one whose ctime at its stamp
-    was already at or after (just before) the read began: tar may have read
-    it before that change and the walk after it.  A path that neither
-    changed during the read nor since is what both read, and what is there
-    now; an entry added or removed changes its directory's ctime.
-    """
-    recent = recent_since(live.started_ns, [c for _, c in live.stamps.values()])
-    suspect = {rel for rel, (_, ctime) in live.stamps.items() if ctime >= recent}
-    return sorted(suspect.union(changed_since(root, live.stamps)))
-
-
 def archive_directory(
     root: Path,
     dest: int,
@@ -329,17 +273,6 @@ def archive_directory(
     or removed entry: all change a ctime) raises :class:`ChangedWhileRead`,
     so the entries and the archive are known to describe the same files.
     """
-    entries, digest, size, stamps = _archive(root, dest, progress, exclude)
-    changed = changed_since(root, stamps)
-    if changed:
-        raise ChangedWhileRead(root, changed)
-    return entries, digest, size
-
-
-def _archive(
-    root: Path, dest: int, progress: Callable[[int, int], None], exclude: Sequence[str]
-) -> tuple[list[Entry], str, int, Stamps]:
-    """GNU tar into *dest* and the walk at once: entries, archive sha256, size, and each entry's stamp."""
     entries: list[Entry] = []
     # Taken before anything is read; each entry's is taken (by the walk) before it is read.
     stamps: Stamps = {"": _stamp(os.lstat(root))}
@@ -371,4 +304,7 @@ def _archive(
         if "No space left" in stderr:
             raise OSError(errno.ENOSPC, "No space left on device")
         raise CommandError(argv, proc.returncode, stderr)
-    return entries, pump.digest.hexdigest(), pump.size, stamps
+    changed = changed_since(root, stamps)
+    if changed:
+        raise ChangedWhileRead(root, changed)
+    return entries, pump.digest.hexdigest(), pump.size

@@ -29,7 +29,7 @@ from typing import IO, ClassVar
 from podshift.atomic import fsync_path
 from podshift.backup import signing, trust
 from podshift.backup.configs import backup_name, data_dirs, discover
-from podshift.backup.direct import LiveArchive, archive_directory, archive_live, unsettled
+from podshift.backup.direct import archive_directory
 from podshift.backup.manifest import JSON_NAME, SUMS_NAME, TXT_NAME, Archive, ConfigFile, Manifest, sums
 from podshift.backup.signing import SIG_NAME
 from podshift.backup.tarscan import (
@@ -227,7 +227,12 @@ class BackupStore:
             with _Syncer() as syncer:
                 if include_data and runtime is not None:
                     runtime.remove_stale_helpers()
-                    self._copy_data(project, runtime, tmp, manifest, progress, syncer, plan)
+                    # Every writer stops once, for the whole read: one outage per service, and one moment
+                    # for the whole backup (an application writing two volumes finds them as it left them).
+                    writers = self._writers(project, runtime, plan)
+                    with stopped(runtime, self.project_dir, writers, "the backup reads their data"):
+                        self._copy_volumes(project, runtime, tmp, manifest, progress, syncer, plan)
+                        self._copy_bind_data(project, runtime, tmp, manifest, progress, syncer)
                 self._write_manifests(tmp, manifest, syncer)
             # Every archive was hashed as it was written, and on the fast path nothing in the directory
             # changed while tar and the walk read it (ctimes, checked by archive_directory), so walk and
@@ -356,7 +361,7 @@ class BackupStore:
                 "stop them for the backup (podshift only stops the project's own containers)",
             )
 
-    def _copy_data(
+    def _copy_volumes(
         self,
         project: ComposeProject,
         runtime: Runtime,
@@ -366,85 +371,57 @@ class BackupStore:
         syncer: _Syncer,
         plan: list[tuple[str, VolumeInfo, Path | None]],
     ) -> None:
-        """Archive every volume and bind-mounted data directory, each with its writers stopped.
-
-        What this process reads directly is read while its writers still run
-        (:func:`archive_live`); then all of them stop at once, and each
-        archive is kept if nothing in it changed since shortly before it was
-        read (:func:`unsettled`: a stat walk), or read again, stopped.  The
-        services' outage is then the stop, that walk and the start, whatever
-        the data's size.  What goes through the engine's export is read with
-        its own writers stopped, one archive at a time.
-        """
         (tmp / "volumes").mkdir(mode=0o700)
-        sources = self._sources(project, runtime, plan)
-        if any(s.kind == "bind" for s in sources):
-            (tmp / "binds").mkdir(mode=0o700)
-        read: dict[str, tuple[list[Entry], str, int]] = {}
-        live = [s for s in sources if s.direct is not None and s.users]
-        for source in live:
-            assert source.direct is not None
-            with _private_file(tmp / source.rel, sync=False) as out:
-                source.live = archive_live(source.direct, out.fileno(), source.progress(progress), source.exclude)
-        if live:
-            users = list(dict.fromkeys(u for s in live for u in s.users))
-            with stopped(runtime, self.project_dir, users, "the backup read while they ran is checked"):
-                for source in live:
-                    read[source.rel] = self._settle(source, tmp, progress)
-                    syncer.submit(tmp / source.rel)
-        for source in sources:
-            if source.rel not in read:
-                with stopped(runtime, self.project_dir, source.users, f"{source.what} is read"):
-                    read[source.rel] = self._read(source, runtime, tmp, progress)
-                syncer.submit(tmp / source.rel)
-        for source in sources:
-            entries, digest, size = read[source.rel]
-            _refuse_devices(source.name, entries)
-            manifest.archives.append(Archive(source.name, source.kind, source.rel, digest, size, entries))
-            how = "read directly" if source.direct is not None else "through the engine"
-            log.info("%s (%s): %d entries, %d bytes", source.what, how, len(entries), size)
+        for name, _info, direct in plan:
+            rel = f"volumes/{name}.tar"
+            fast = direct is not None and shutil.which("tar") is not None
+            with _private_file(tmp / rel, sync=False) as out:
+                if direct is not None and fast:
+                    entries, digest, size = archive_directory(direct, out.fileno(), functools.partial(progress, name))
+                else:
+                    digest, size = copy_stream(runtime.volume_export(name), out, _Counter(name, progress))
+            syncer.submit(tmp / rel)
+            if not fast:
+                # Members are read back from the file just written (page cache, random access):
+                # faster than parsing the engine's stream, and it is the archive that will be restored.
+                entries = scan_file(str(tmp / rel), archive=rel, safe=False)
+            _refuse_devices(name, entries)
+            manifest.archives.append(Archive(name, "volume", rel, digest, size, entries))
+            log.info("volume %s%s: %d entries, %d bytes", name, " (read directly)" if fast else "", len(entries), size)
 
-    def _sources(
-        self, project: ComposeProject, runtime: Runtime, plan: list[tuple[str, VolumeInfo, Path | None]]
-    ) -> list[_Source]:
-        tar = shutil.which("tar") is not None
-        sources = [
-            _Source(n, "volume", f"volumes/{n}.tar", d if tar else None, _running_users(runtime, project, n))
-            for n, _info, d in plan
-        ]
+    @staticmethod
+    def _writers(
+        project: ComposeProject, runtime: Runtime, plan: list[tuple[str, VolumeInfo, Path | None]]
+    ) -> list[str]:
+        """The project's running containers that use a volume or write a bind-mounted data directory."""
+        users = [u for name, _info, _direct in plan for u in _running_users(runtime, project, name)]
+        users += [u for directory in bind_data_dirs(project) for u in _bind_writers(runtime, project, directory)]
+        return list(dict.fromkeys(users))
+
+    def _copy_bind_data(
+        self,
+        project: ComposeProject,
+        runtime: Runtime,
+        tmp: Path,
+        manifest: Manifest,
+        progress: Progress,
+        syncer: _Syncer,
+    ) -> None:
         for i, directory in enumerate(bind_data_dirs(project)):
-            # Read fd-relative, never following a symlink (GNU tar + the descriptor walk), without
-            # podshift's own directories.
-            writers = _bind_writers(runtime, project, directory)
-            excluded = own_dirs_below(self.project_dir, directory)
-            sources.append(_Source(str(directory), "bind", f"binds/{i}.tar", directory, writers, excluded))
-        return sources
-
-    @staticmethod
-    def _settle(source: _Source, tmp: Path, progress: Progress) -> tuple[list[Entry], str, int]:
-        """The live read of *source* if nothing in it changed since (its writers are stopped now), else a new one."""
-        assert source.direct is not None
-        assert source.live is not None
-        changed = unsettled(source.direct, source.live)
-        if not changed:
-            log.info("%s: unchanged since it was read with %s running", source.what, ", ".join(source.users))
-            return source.live.entries, source.live.digest, source.live.size
-        shown = ", ".join(repr(p or ".") for p in changed[:5]) + (" ..." if len(changed) > 5 else "")
-        log.info("%s: %d path(s) changed while it was read (%s): read again, stopped", source.what, len(changed), shown)
-        os.unlink(tmp / source.rel)
-        with _private_file(tmp / source.rel, sync=False) as out:
-            return archive_directory(source.direct, out.fileno(), source.progress(progress), source.exclude)
-
-    @staticmethod
-    def _read(source: _Source, runtime: Runtime, tmp: Path, progress: Progress) -> tuple[list[Entry], str, int]:
-        """Read *source* now (its writers, if any, are stopped)."""
-        with _private_file(tmp / source.rel, sync=False) as out:
-            if source.direct is not None:
-                return archive_directory(source.direct, out.fileno(), source.progress(progress), source.exclude)
-            digest, size = copy_stream(runtime.volume_export(source.name), out, _Counter(source.name, progress))
-        # Members are read back from the file just written (page cache, random access):
-        # faster than parsing the engine's stream, and it is the archive that will be restored.
-        return scan_file(str(tmp / source.rel), archive=source.rel, safe=False), digest, size
+            (tmp / "binds").mkdir(mode=0o700, exist_ok=True)
+            rel = f"binds/{i}.tar"
+            # Read fd-relative, never following a symlink (GNU tar + the descriptor walk of the fast
+            # path), with the containers that write it stopped, and without podshift's own directories.
+            with _private_file(tmp / rel, sync=False) as out:
+                entries, digest, size = archive_directory(
+                    directory,
+                    out.fileno(),
+                    functools.partial(progress, str(directory)),
+                    exclude=own_dirs_below(self.project_dir, directory),
+                )
+            syncer.submit(tmp / rel)
+            _refuse_devices(str(directory), entries)
+            manifest.archives.append(Archive(str(directory), "bind", rel, digest, size, entries))
 
     @staticmethod
     def _write_manifests(tmp: Path, manifest: Manifest, syncer: _Syncer) -> None:
@@ -570,26 +547,6 @@ class _Counter:
     def __call__(self, n: int) -> None:
         self.done += n
         self.progress(self.what, self.done, 0)
-
-
-@dataclass
-class _Source:
-    """One archive of a backup: what it reads, where it goes, who writes there."""
-
-    name: str  # the volume, or the bind-mounted directory
-    kind: str  # "volume" or "bind"
-    rel: str  # the archive's path in the backup
-    direct: Path | None  # read directly (GNU tar + the walk), else through the engine's export
-    users: list[str]  # the project's running containers that write it: stopped while it is read
-    exclude: tuple[str, ...] = ()
-    live: LiveArchive | None = None
-
-    @property
-    def what(self) -> str:
-        return f"volume {self.name}" if self.kind == "volume" else self.name
-
-    def progress(self, progress: Progress) -> Callable[[int, int], None]:
-        return functools.partial(progress, self.name)
 
 
 def _running_users(runtime: Runtime, project: ComposeProject, volume: str) -> list[str]:

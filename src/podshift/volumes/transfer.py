@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from podshift.backup.direct import TAR, read_file, recent_since, walk_entries
+from podshift.backup.direct import TAR, read_file, walk_entries
 from podshift.backup.store import compare_entries
 from podshift.backup.tarscan import Entry, comparable, scan
 from podshift.commands import RunAs, run
@@ -72,6 +72,11 @@ ProgressFn = Callable[[str, int, int], None]
 #: Reads of the tar stream (and splices between the two tars) go in blocks this big.
 BLOCK = 1 << 20
 _F_SETPIPE_SZ = 1031
+#: A file whose ctime is this close before the previous pass began is sent again: the kernel stamps
+#: files from a coarse clock (one tick, a few ms), so a write just after tar read a file may keep the
+#: ctime the listing saw.  Filesystems that keep whole seconds only get a wider window.
+CTIME_SLACK_NS = 100_000_000
+COARSE_CTIME_SLACK_NS = 2_000_000_000
 
 #: GNU tar writing a stream: the backup's flags (numeric owners, xattrs, pax) plus holes kept.
 TAR_CREATE = [*TAR, "--sparse"]
@@ -394,8 +399,8 @@ def _changes(
 ) -> tuple[list[str], list[str]]:
     """(paths to send, paths to remove first) for an incremental pass."""
     old = baseline.stats
-    # A file whose ctime is this close before the previous pass began is sent again (see recent_since).
-    recent = recent_since(int(baseline.started * 1e9), [int(v[3]) for v in old.values()])
+    fine = any(int(v[3]) % 1_000_000_000 for v in old.values()) or not old
+    recent = int(baseline.started * 1e9) - (CTIME_SLACK_NS if fine else COARSE_CTIME_SLACK_NS)
     remove = {p for p in old if p not in stats}
     send: set[str] = set()
     for path, now in stats.items():
