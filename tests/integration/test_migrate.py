@@ -268,6 +268,17 @@ def test_migrate_to_rootful_podman(docker_runtime: DockerRuntime, podman_runtime
         again = migrate_cli(s.dir, cwd=work)
         assert again.returncode == 0, again.stdout[-3000:]
         assert "NOTHING TO DO" in again.stdout
+
+        # The final pass trusts hashes taken while Docker served wherever a file's times did not change;
+        # the check re-reads every byte of the stopped Docker volume.  A file rewritten in place, same size:
+        mountpoint = access(VolumeRef(s.docker, s.volume)).mountpoint
+        assert mountpoint is not None
+        record = next(p for p in sorted((mountpoint / "records").iterdir()) if p.is_file())
+        record.write_bytes(bytes(b ^ 0xFF for b in record.read_bytes()))
+        proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=900, check=False)
+        assert proc.returncode == 1, proc.stdout[-4000:]
+        assert "Docker's stopped volume differs from what was verified at the stop" in proc.stdout, proc.stdout[-4000:]
+        assert f"records/{record.name}" in proc.stdout
     finally:
         remove_stack(s, podman_runtime)
         shutil.rmtree(work, ignore_errors=True)
