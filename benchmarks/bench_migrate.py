@@ -18,8 +18,8 @@ medians beside minimums.
 
 Downtime: the reference stack deployed on Docker with an empty api volume, and with ~335 MiB in it; a
 ``podshift migrate`` (rootful) while the api's /health on 127.0.0.1 is probed every 100 ms.  The api
-fails twice during a migration: while the backup checks, with its writers stopped, what it read while
-they ran, and from Docker's stop to Podman serving.  Each outage is first failed to first good request;
+fails twice during a migration: while the backup reads the data with its writers stopped (the issue's
+step 2), and from Docker's stop to Podman serving (the switch).  Each outage is first failed to first good request;
 the downtime is their sum.  Target: with data <= 2 x empty (medians of three alternating runs; a
 deploy and a migration take about a minute each); the switch's outage alone is reported beside it.
 Beside both, the Compose-only floor of each run, on the same stack once migrated: Docker's containers
@@ -378,8 +378,8 @@ def main() -> int:
                         floors.append(floor_dt)
         finally:
             shutil.rmtree(root, ignore_errors=True)
-        # The migration's outages: the backup's (its services stop while what they wrote is checked) and the
-        # switch (Docker stopped -> Podman serving).  The downtime is their sum; each is reported too.
+        # The migration's outages: the backup's (its services stop while their data is read) and the switch
+        # (Docker stopped -> Podman serving).  The downtime is their sum; each is reported too.
         dt_empty, dt_full = statistics.median(map(sum, empties)), statistics.median(map(sum, fulls))
         dt_ratio = dt_full / max(dt_empty, 0.1)
         dt_floor = statistics.median(floors) if floors else None

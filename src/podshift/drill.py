@@ -452,7 +452,7 @@ class Prober:
     def outage(self, start: float, end: float | None = None) -> float | None:
         """Seconds the ports were down within [start, end]: each failed round to the first good one, summed.
 
-        A migration has more than one outage (the backup's check with the services stopped, then the
+        A migration has more than one outage (the backup's read with the services stopped, then the
         switch): all of them count.  0.0 when nothing failed; None when the ports never came back
         before *end* (or the probe's end).
         """
