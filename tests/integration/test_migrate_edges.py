@@ -376,7 +376,9 @@ def pytest_runtest_call(item):
 """
 
 
-def _kill_at_boundary(project: Path, work: Path, plugins: Path, boundary: str, timeout: float = 600) -> None:
+def _kill_at_boundary(
+    project: Path, work: Path, plugins: Path, boundary: str, options: list[str], timeout: float = 600
+) -> None:
     """Run the migration, SIGKILL its whole process group once step *boundary* is done and the next not begun."""
     marker = work / f"paused-{boundary}"
     env = {
@@ -386,7 +388,7 @@ def _kill_at_boundary(project: Path, work: Path, plugins: Path, boundary: str, t
         "S2_PAUSE_AFTER": boundary,
         "S2_PAUSE_MARKER": str(marker),
     }
-    argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(project)]
+    argv = [sys.executable, "-m", "podshift.cli", "migrate", "--project-dir", str(project), *options]
     proc = subprocess.Popen(
         argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -404,14 +406,14 @@ def _kill_at_boundary(project: Path, work: Path, plugins: Path, boundary: str, t
         proc.wait()
 
 
+@pytest.mark.parametrize("target", ["rootful", "rootless"])
 def test_kill_9_at_every_step_boundary_converges(
-    docker_runtime: DockerRuntime, podman_runtime: PodmanRuntime, tmp_path: Path
+    docker_runtime: DockerRuntime, target: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """One stack, one migration killed between each pair of steps in turn (each run resuming the last), then run
     to the end: the same end state as an uninterrupted migration, nothing made twice.
     """
-    if podman_runtime.rootless:
-        pytest.skip("rootful Podman needs root")
+    podman_runtime, options = _target(target, request)
     s = s2_stack(docker_runtime)
     work = tmp_path / "work"
     work.mkdir()
@@ -421,7 +423,7 @@ def test_kill_9_at_every_step_boundary_converges(
     try:
         digest = snapshot(VolumeRef(s.docker, s.volume)).digest()
         for i, boundary in enumerate(BOUNDARIES):
-            _kill_at_boundary(s.dir, work, plugins, boundary)
+            _kill_at_boundary(s.dir, work, plugins, boundary, options)
             journal = StepJournal.open(s.dir, "migrate")
             assert [journal.state(b) for b in BOUNDARIES[: i + 1]] == ["done"] * (i + 1), boundary
             assert journal.state(MIGRATE_STEPS[i + 1].name) == "pending", boundary  # killed before the next began
@@ -431,7 +433,7 @@ def test_kill_9_at_every_step_boundary_converges(
             assert len(made) == len(set(made)) and set(made) <= set(s.project.named_volumes), made  # noqa: PT018
             backups = [p.name for p in s.dir.iterdir() if p.name.startswith(".docker-backup")]
             assert backups == ([] if boundary == "prerequisites" else [".docker-backup"]), (boundary, backups)
-        result = migrate_cli(s.dir, cwd=work)
+        result = migrate_cli(s.dir, *options, cwd=work)
         assert result.returncode == 0, result.stdout[-4000:]
         journal = StepJournal.open(s.dir, "migrate")
         assert journal.finished()
@@ -439,7 +441,7 @@ def test_kill_9_at_every_step_boundary_converges(
         assert sorted(v.name for v in podman_runtime.project_volumes(s.name)) == sorted(s.project.named_volumes)
         assert sorted(c.service or "" for c in podman_runtime.project_containers(s.name)) == sorted(s.project.services)
         assert [p.name for p in s.dir.iterdir() if p.name.startswith(".docker-backup")] == [".docker-backup"]
-        again = migrate_cli(s.dir, cwd=work)
+        again = migrate_cli(s.dir, *options, cwd=work)
         assert again.returncode == 0 and "NOTHING TO DO" in again.stdout, again.stdout[-2000:]  # noqa: PT018
     finally:
         remove_stack(s, podman_runtime)
