@@ -300,11 +300,13 @@ def archive_directory(
         stderr = messages.read().decode("utf-8", "replace")
     if pump.error is not None:
         raise pump.error
-    if proc.returncode != 0:
-        if "No space left" in stderr:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        raise CommandError(argv, proc.returncode, stderr)
+    if proc.returncode != 0 and "No space left" in stderr:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    # Before tar's own exit status: a writer that tar caught in the act ("file changed as we read it",
+    # exit 1) is named by path, as when only the walk saw it.
     changed = changed_since(root, stamps)
     if changed:
         raise ChangedWhileRead(root, changed)
+    if proc.returncode != 0:
+        raise CommandError(argv, proc.returncode, stderr)
     return entries, pump.digest.hexdigest(), pump.size
