@@ -33,6 +33,7 @@ from podshift.commands import run
 from podshift.compose import load_project, provider_for
 from podshift.compose.model import ComposeProject
 from podshift.errors import PodshiftError
+from podshift.recovery.dns import aardvark_dir
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.steps import StepJournal
 from podshift.volumes.transfer import VolumeRef, access, snapshot
@@ -140,7 +141,23 @@ def remove_stack(s: DockerStack, podman: PodmanRuntime | None) -> None:
         for service in project.services.values():
             if service.image:
                 runtime.image_remove(service.image)
+    if podman is not None:
+        forget_stale_dns(podman, s.name)
     shutil.rmtree(s.root, ignore_errors=True)
+
+
+def forget_stale_dns(podman: PodmanRuntime, project: str) -> None:
+    """Remove the aardvark-dns files of *project*'s networks that are gone.
+
+    A container whose start failed (a port taken) leaves its network's entry behind after the network is
+    removed (Podman 4.3; `podshift recover network-issues` repairs it): the user's next network with the
+    same gateway would lose DNS, and every later test of that user with it.
+    """
+    directory = aardvark_dir(podman)
+    live = {n.name for n in podman.project_networks(project)}
+    for entry in directory.glob(f"{project}_*") if directory.is_dir() else ():
+        if entry.name not in live:
+            entry.unlink(missing_ok=True)
 
 
 @pytest.fixture

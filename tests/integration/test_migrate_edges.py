@@ -1,7 +1,8 @@
 """``podshift migrate`` at its edges, on real engines: no room for the backup, a failure after Docker stopped
 (with and without ``--auto-rollback``), a service mounting docker.sock, and kill -9 at every step boundary.
 
-Names start with ``s2-``, ports come from 21200-21299 and subnets from 10.112.0.0/16, apart from the other
+Names start with ``s2-``, ports come from 21700-21799 (the rollback tests, which run beside these, use
+21200-21299) and subnets from 10.112.0.0/16, apart from the other
 migrate tests' (``test_migrate.py``, whose helpers deploy the reference stack here too).
 """
 
@@ -38,7 +39,7 @@ from .test_migrate import DockerStack, assert_migrated, clean_env, make_stack, m
 __all__ = ["open_tun"]  # a fixture (rootless: /dev/net/tun opened for the test)
 
 pytestmark = pytest.mark.xdist_group("migrate")
-PORTS = range(21200, 21300)
+PORTS = range(21700, 21800)
 SUBNET = "10.112"
 
 
