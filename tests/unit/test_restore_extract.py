@@ -130,6 +130,24 @@ def test_escape_spellings_are_refused_before_and_during_extraction(
     assert not list(outer.rglob("planted"))
 
 
+@pytest.mark.parametrize("mtime", ["nan", "inf", "-inf", "1e400", "99999999999999999999"])
+def test_a_time_no_file_can_have_is_refused_not_a_traceback(arena: tuple[Path, Path], mtime: str) -> None:
+    """A PAX mtime is any decimal the archive's author wrote; utimensat takes 64-bit nanoseconds."""
+    outer, target = arena
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("f")
+        info.pax_headers = {"mtime": mtime}
+        tar.addfile(info, io.BytesIO())
+    path = outer.parent / "crafted.tar"
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(UnsafeArchive, match="modification time"):
+        scan_file(str(path), archive="crafted.tar", safe=True)
+    with pytest.raises(UnsafeArchive, match="modification time"):
+        _extract(buf.getvalue(), target)
+    assert not (target / "f").exists()
+
+
 def test_a_plain_archive_extracts_with_modes_links_and_holes(tmp_path: Path) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:

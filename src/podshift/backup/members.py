@@ -12,6 +12,7 @@ spelled name through and a later member is then written through a symlink.
 
 from __future__ import annotations
 
+import math
 import posixpath
 import tarfile
 
@@ -73,6 +74,8 @@ class MemberGuard:
         if name is None:
             raise self._refuse(member, "absolute, empty or '..' name")
         kind = self._kind(member)
+        if not _settable_time(member.mtime):
+            raise self._refuse(member, f"modification time {member.mtime!r} cannot be set on a file")
         if name == "":
             if kind != DIR:
                 raise self._refuse(member, "only a directory may stand for the archive root")
@@ -108,6 +111,15 @@ class MemberGuard:
         if member.ischr() or member.isblk():
             raise self._refuse(member, "device node (podshift refuses them at backup too)")
         raise self._refuse(member, f"unsupported member type {member.type!r}")
+
+
+#: The largest time (seconds either side of the epoch) a file can get from utimensat: 64-bit nanoseconds.
+_MAX_SECONDS = (2**63 - 1) // 1_000_000_000
+
+
+def _settable_time(mtime: float) -> bool:
+    """A PAX header may carry any decimal (``nan``, ``inf``, ``1e400``): only a finite 64-bit time is restored."""
+    return math.isfinite(mtime) and abs(mtime) <= _MAX_SECONDS
 
 
 __all__ = ["DIR", "FIFO", "FILE", "SYMLINK", "MemberGuard", "UnsafeArchive", "clean_name"]
