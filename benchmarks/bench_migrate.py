@@ -19,8 +19,8 @@ medians beside minimums.
 Downtime: the reference stack deployed on Docker with an empty api volume, and with ~335 MiB in it; a
 ``podshift migrate`` (rootful) while the api's /health on 127.0.0.1 is probed every 100 ms.  The api
 fails twice during a migration: while the backup reads the data with its writers stopped (the issue's
-step 2), and from Docker's stop to Podman serving (the switch).  Each outage is first failed to first good request;
-the downtime is their sum.  Target: with data <= 2 x empty (medians of three alternating runs; a
+step 2), and from Docker's stop to Podman serving (the switch).  Each outage is first failed to first
+good request; the downtime is their sum.  Target: with data <= 2 x empty (medians of three alternating runs; a
 deploy and a migration take about a minute each); the switch's outage alone is reported beside it.
 Beside both, the Compose-only floor of each run, on the same stack once migrated: Docker's containers
 made again, then (probed the same way)
@@ -222,21 +222,6 @@ def probe(port: int, stop: threading.Event, samples: list[tuple[float, bool]]) -
         stop.wait(max(0.0, 0.1 - (time.monotonic() - t)))
 
 
-def outages(samples: list[tuple[float, bool]]) -> list[float]:
-    """Each stretch from a failed probe to the next good one, in order (an open one ends at the last probe)."""
-    spans: list[float] = []
-    began: float | None = None
-    for t, ok in samples:
-        if not ok and began is None:
-            began = t
-        elif ok and began is not None:
-            spans.append(t - began)
-            began = None
-    if began is not None:
-        spans.append(samples[-1][0] - began)
-    return spans
-
-
 def probed(port: int, action: Callable[[], None]) -> list[float]:
     """The api's outages while *action* runs (first failed to first good probe, each time; [] when none)."""
     samples: list[tuple[float, bool]] = []
@@ -251,7 +236,10 @@ def probed(port: int, action: Callable[[], None]) -> list[float]:
     finally:
         stop.set()
         thread.join()
-    return outages(samples)
+    spans, still_down_since = drill.outages(samples)
+    if still_down_since is not None:  # never came back within the wait: counted up to the last probe
+        spans.append(samples[-1][0] - still_down_since)
+    return spans
 
 
 def downtime(docker: DockerRuntime, root: Path, data: tuple[int, int] | None) -> tuple[list[float], float | None]:

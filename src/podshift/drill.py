@@ -456,15 +456,23 @@ class Prober:
         switch): all of them count.  0.0 when nothing failed; None when the ports never came back
         before *end* (or the probe's end).
         """
-        window = [s for s in self.samples if s.at >= start and (end is None or s.at <= end)]
-        total, began = 0.0, None
-        for sample in window:
-            if not sample.ok and began is None:
-                began = sample.at
-            elif sample.ok and began is not None:
-                total += sample.at - began
-                began = None
-        return None if began is not None else total
+        window = [(s.at, s.ok) for s in self.samples if s.at >= start and (end is None or s.at <= end)]
+        spans, still_down_since = outages(window)
+        return None if still_down_since is not None else sum(spans)
+
+
+def outages(marks: Iterable[tuple[float, bool]]) -> tuple[list[float], float | None]:
+    """Each outage in (time, answered) marks, first failed to first good, in order; and when the last
+    one began if nothing answered again (None when everything came back)."""
+    spans: list[float] = []
+    began: float | None = None
+    for at, ok in marks:
+        if not ok and began is None:
+            began = at
+        elif ok and began is not None:
+            spans.append(at - began)
+            began = None
+    return spans, began
 
 
 # -- the cycle --------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from podshift.commands import run
 from podshift.compose import load_project, provider_for
 from podshift.compose.model import ComposeProject
 from podshift.errors import PodshiftError
-from podshift.recovery.dns import aardvark_dir
+from podshift.recovery.dns import aardvark_dir, find_stale, remove_files
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.steps import StepJournal
 from podshift.volumes.transfer import VolumeRef, access, snapshot
@@ -153,11 +153,8 @@ def forget_stale_dns(podman: PodmanRuntime, project: str) -> None:
     removed (Podman 4.3; `podshift recover network-issues` repairs it): the user's next network with the
     same gateway would lose DNS, and every later test of that user with it.
     """
-    directory = aardvark_dir(podman)
-    live = {n.name for n in podman.project_networks(project)}
-    for entry in directory.glob(f"{project}_*") if directory.is_dir() else ():
-        if entry.name not in live:
-            entry.unlink(missing_ok=True)
+    gone = [s.network for s in find_stale(podman) if s.network_gone and s.network.startswith(f"{project}_")]
+    remove_files(aardvark_dir(podman), gone)
 
 
 @pytest.fixture
