@@ -149,6 +149,22 @@ clear_stale_rootless_netns() {
   say "removed $user's stale rootless network namespace (Podman said: failed to mount runtime directory for rootless netns)"
 }
 
+# Podman keeps a rootless user's namespaces in a pause process.  When every process of the user was
+# killed while containers ran (an OOM kill, a CI runner reaping its jobs) but the runtime directory
+# survived, Podman finds neither the pause process nor the conmon of the containers its database still
+# calls running, and every command fails with "invalid internal status, try resetting the pause process
+# with podman system migrate" (Podman 4.3).  That command is the reset: it marks those containers
+# stopped and starts a new pause process.  (Podman 4.3 leaves them "Stopping": they can be removed,
+# not started again.)
+reset_dead_pause_process() {
+  local user=$1 runtime_dir=$2 out
+  out=$(runuser -u "$user" -- env XDG_RUNTIME_DIR="$runtime_dir" sh -c 'cd / && podman info --format "{{.Host.OCIRuntime.Name}}"' 2>&1) && return 0
+  case "$out" in *"invalid internal status"*) ;; *) return 0 ;; esac
+  runuser -u "$user" -- env XDG_RUNTIME_DIR="$runtime_dir" sh -c 'cd / && podman system migrate' >/dev/null 2>&1 \
+    || die "podman system migrate failed for $user after: $out"
+  say "reset $user's Podman: its pause process and containers had been killed (Podman said: invalid internal status)"
+}
+
 ensure_rootless_user() {
   local user=$1 uid runtime_dir sock
   if ! id "$user" >/dev/null 2>&1; then
@@ -165,6 +181,7 @@ ensure_rootless_user() {
   runtime_dir=/run/user/$uid
   install -d -m 0700 -o "$user" -g "$(id -gn "$user")" "$runtime_dir" "$runtime_dir/podman"
   sock=$runtime_dir/podman/podman.sock
+  reset_dead_pause_process "$user" "$runtime_dir"
   clear_stale_rootless_netns "$user" "$runtime_dir"
   if podman_ping "$sock" >/dev/null 2>&1; then say "rootless podman API already answering at $sock"; return; fi
   say "starting rootless podman system service for $user at $sock"
