@@ -31,6 +31,7 @@ from podshift.remediations.recover.network import (
 from podshift.remediations.recover.permissions import (
     ContainersConf,
     NewUidMap,
+    PauseProcess,
     PodmanService,
     SubIds,
     UserNamespace,
@@ -86,6 +87,7 @@ ALL_STEPS: tuple[type[Step], ...] = (
     BuildServices,
     ReownBindSources,
     RestoreVolumes,
+    PauseProcess,
     UserNamespace,
     SubIds,
     NewUidMap,

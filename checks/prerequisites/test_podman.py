@@ -13,6 +13,7 @@ from podshift.compose.tools import compose_tools, podman_compose_argv, users_pod
 from podshift.engines import podman_runtime_for
 from podshift.errors import EngineUnavailable, ToolMissing
 from podshift.probes import containers_conf, hard_limit, parse_ulimit, podman_cli
+from podshift.recovery.permissions import pause_process_problem
 
 from ..conftest import version_tuple
 
@@ -28,6 +29,8 @@ def test_podman_is_installed(podman_user: str, thresholds, evidence) -> None:
     """Podman is installed and recent enough."""
     assert shutil.which("podman"), "podman is not installed: `dnf install podman` / `apt-get install podman`"
     result = podman_cli("version", "--format", "json", user=podman_user)
+    lost = pause_process_problem(result.stderr) if result.rc else None
+    assert lost is None, f"{lost}; do: `podshift recover permission-issues --rootless-user {podman_user}`"
     assert result.rc == 0, f"`podman version` failed for {podman_user}: {result.stderr.strip()}"
     version = json.loads(result.stdout)["Client"]["Version"]
     evidence("podman", version)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from podshift.engines import podman_runtime_for
 from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.recovery.engines import podman
-from podshift.recovery.permissions import newuidmap_paths, newuidmap_problem, uid_map_problem
+from podshift.recovery.permissions import newuidmap_paths, newuidmap_problem, pause_process_problem, uid_map_problem
 from podshift.runtimes import PodmanRuntime
+from podshift.session_engines import target_podman_user
 
 pytestmark = [pytest.mark.recovery, pytest.mark.scenario("permission-issues"), pytest.mark.category("podman")]
 RECOVER = "`podshift recover permission-issues`"
@@ -18,6 +20,20 @@ def rootless(target_podman: PodmanRuntime) -> PodmanRuntime:
     if not target_podman.rootless:
         pytest.skip("rootful Podman: no user namespace (use --rootless-user USER for a rootless one)")
     return target_podman
+
+
+@pytest.mark.check_id("recovery.permissions.pause-process")
+@pytest.mark.severity("critical")
+def test_podman_finds_its_namespaces(pytestconfig: pytest.Config) -> None:
+    """The user's Podman finds its pause process, or a running container's conmon (`podman info` runs)."""
+    # Not through target_podman: the API service died with the pause process, and this check says why.
+    runtime = podman_runtime_for(target_podman_user(pytestconfig))
+    if not runtime.rootless:
+        pytest.skip("rootful Podman: no pause process (use --rootless-user USER for a rootless one)")
+    result = podman(runtime, "info", "--format", "{{.Host.OCIRuntime.Name}}", timeout=60)
+    problem = None if result.succeeded else pause_process_problem(result.stderr)
+    if problem:
+        pytest.fail(f"{problem}; do: {RECOVER}", pytrace=False)
 
 
 @pytest.mark.check_id("recovery.permissions.sub-ids-mapped")

@@ -5,13 +5,20 @@ existing fixes (found by name through ``pytest_podshift_fixes``, journaled in th
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar
 
 from podshift.errors import EngineUnavailable, PodshiftError
 from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.recovery.engines import podman
 from podshift.recovery.fixes import apply_fix
-from podshift.recovery.permissions import newuidmap_paths, newuidmap_problem, smoke_fix, uid_map_problem
+from podshift.recovery.permissions import (
+    newuidmap_paths,
+    newuidmap_problem,
+    pause_process_problem,
+    smoke_fix,
+    uid_map_problem,
+)
 from podshift.remediation import CommandStep, Plan
 from podshift.steps import Step, StepContext, StepFailed
 
@@ -35,6 +42,64 @@ class _PermissionStep(Step):
     def done(self, ctx: StepContext) -> bool:
         skipped = self.rootless_only and not ctx.podman().rootless
         return super().done(ctx) and (skipped or self.problem(ctx) is None)
+
+
+class PauseProcess(_PermissionStep):
+    name = "pause-process"
+    title = "Check that the user's Podman finds its namespaces (podman info); reset them when they were killed"
+    # First: while the pause process is lost, every other podman command of the user fails.
+    order = 5
+
+    def problem(self, ctx: StepContext) -> str | None:
+        result = podman(ctx.podman(), "info", "--format", "{{.Host.OCIRuntime.Name}}", timeout=60)
+        return None if result.succeeded else pause_process_problem(result.stderr)
+
+    def plan(self, ctx: StepContext) -> Plan:
+        if not ctx.podman().rootless or self.problem(ctx) is None:
+            return Plan(fix=self.name, scope="user", summary="nothing to do")
+        cmd = CommandStep(("podman", "system", "migrate"), run_as=ctx.podman_user)
+        notes = (
+            "containers that ran when their processes were killed stay stopped (Podman 4.3 may leave them "
+            "'stopping': `podshift recover failed-startup` removes the project's and starts it again)",
+        )
+        return Plan(fix=self.name, scope="user", summary=self.title, commands=(cmd,), notes=notes)
+
+    def run(self, ctx: StepContext) -> str:
+        if not ctx.podman().rootless:
+            return ROOTFUL
+        problem = self.problem(ctx)
+        if problem is None:
+            return "the user's Podman finds its namespaces: nothing to do"
+        ctx.record("before", problem)
+        result = podman(ctx.podman(), "system", "migrate", timeout=300)
+        if not result.succeeded:
+            raise StepFailed(self.name, f"podman system migrate failed: {result.stderr.strip()[-300:]}")
+        ctx.record("changed", True)
+        after = self.problem(ctx)
+        if after is not None:
+            raise StepFailed(self.name, f"still: {after}", "check the user's processes and $XDG_RUNTIME_DIR/libpod")
+        stuck = _stopping(ctx)
+        ctx.record("stopping", stuck)
+        said = "ran `podman system migrate`: the user's Podman has a new pause process"
+        if stuck:
+            said += (
+                f"; Podman left {', '.join(stuck)} 'stopping' (they cannot start again): "
+                "`podshift recover failed-startup` removes a project's and starts it"
+            )
+        return said
+
+
+def _stopping(ctx: StepContext) -> list[str]:
+    """The user's containers in state "stopping" (left so by ``podman system migrate`` on Podman 4.3)."""
+    listed = podman(ctx.podman(), "ps", "-a", "--format", "json", timeout=120)
+    try:
+        rows = json.loads(listed.stdout) if listed.succeeded else []
+    except ValueError:
+        return []
+    return sorted(
+        str((row.get("Names") or ["?"])[0])
+        for row in rows if isinstance(row, dict) and str(row.get("State", "")).lower() == "stopping"
+    )  # fmt: skip
 
 
 class UserNamespace(_PermissionStep):
@@ -79,6 +144,7 @@ class SubIds(_PermissionStep):
     name = "sub-ids"
     title = "Give the user sub-uid/gid ranges (the existing subuid-ranges fix; system scope)"
     order = 10
+    after = ("pause-process",)
 
     def run(self, ctx: StepContext) -> str:
         if not ctx.podman().rootless:

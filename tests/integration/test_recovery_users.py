@@ -269,3 +269,68 @@ def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -
         provider.down()
         provider.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- a pause process killed with the user's containers ------------------------------------------------
+def test_permission_issues_resets_a_podman_whose_processes_were_killed(user_api: PodmanRuntime) -> None:
+    runtime = user_api
+    assert runtime.run_as is not None
+    user = runtime.run_as.user
+    ensure_helper_image(runtime)
+    name, root = web_client_project("s4-pause")
+    project = load_project(root)
+    provider = provider_for(project, runtime)
+    journal = {"PODSHIFT_FIXES_JOURNAL": str(root / "fixes-journal.json")}
+    try:
+        provider.up()
+        # Induced for real: every process of the user dies at once (an OOM kill, a job runner reaping
+        # them) while the stack runs; the runtime directory and Podman's database stay.
+        _end_processes_of(user)
+        for _ in range(50):
+            if not run(["pgrep", "-u", user]).stdout.strip():
+                break
+            time.sleep(0.2)
+        blocked = run(["podman", "info"], run_as=runtime.run_as, cwd="/", timeout=60)
+        assert "invalid internal status" in blocked.stderr, blocked
+
+        stack = RecoveryStack(runtime, root, project, provider)  # type: ignore[arg-type]
+        fixed = recover(stack, "permission-issues", "--rootless-user", user, env=journal)
+        assert fixed.rc == 0, fixed.out
+        assert "ran `podman system migrate`" in fixed.out + fixed.log, fixed.out + fixed.log
+        assert fixed.check("test_podman_finds_its_namespaces")["outcome"] == "passed"
+        assert fixed.check("test_container_starts_as_the_user")["outcome"] == "passed"
+        assert run(["podman", "info"], run_as=runtime.run_as, cwd="/", timeout=60).succeeded
+
+        # The stack's containers were killed with their conmon: failed-startup brings it back.
+        started = recover(stack, "failed-startup", "--rootless-user", user, env=journal)
+        assert started.rc == 0, started.out
+        assert runtime.exec(f"{name}_client_1", ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
+        again = recover(stack, "permission-issues", "--rootless-user", user, env=journal)
+        assert again.rc == 0, again.out
+        assert "NOTHING TO DO" in again.out
+    finally:
+        provider.down()
+        provider.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_smoke_checks_run_for_a_user_whose_api_service_is_down(user_with_subids: str) -> None:
+    """The readiness checks that run a container need the user's Podman, not its API service (a warning)."""
+    user = user_with_subids
+    root = _project()
+    try:
+        assert not Path(RunAs(user).runtime_dir, "podman", "podman.sock").exists()
+        argv = [sys.executable, "-m", "podshift.cli", "validate", "--project-dir", str(root), "--rootless-user", user]
+        checks = ("podman.container-runs", "podman.oci-runtime", "podman.default-ulimits", "podman.api-socket")
+        for check in checks:
+            argv += ["--check", check]
+        env = {k: v for k, v in os.environ.items() if k != "PODSHIFT_ROOTLESS_USER"}
+        proc = subprocess.run(argv, env=env, cwd=root, capture_output=True, text=True, timeout=600, check=False)
+        assert "podshift verdict: READY WITH WARNINGS (1 WARN, 3 PASS," in proc.stdout, proc.stdout + proc.stderr
+        lines = (root / "reports" / "migration-prerequisites-report.txt").read_text().splitlines()
+        for check in checks[:3]:
+            assert any(ln.startswith("PASS") and f" {check} " in ln for ln in lines), lines
+        assert any(ln.startswith("WARN") and " podman.api-socket " in ln for ln in lines), lines
+        assert run(["podman", "image", "exists", HELPER_IMAGE], run_as=RunAs(user), cwd="/").succeeded
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

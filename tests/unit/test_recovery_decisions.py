@@ -13,7 +13,7 @@ from podshift.backup.tarscan import Entry
 from podshift.ports import holders
 from podshift.recovery.build import apply_symbolic, built_from, is_short_name, octal_chmod, rewrite_chmod, scan, stages
 from podshift.recovery.diagnosis import content_digest
-from podshift.recovery.permissions import newuidmap_problem, smoke_fix, uid_map_problem
+from podshift.recovery.permissions import newuidmap_problem, pause_process_problem, smoke_fix, uid_map_problem
 from podshift.recovery.volumes import _through_map, selinux_advice
 
 # -- SELinux (recorded on a RHEL 9 host) -----------------------------------------------------------
@@ -50,6 +50,19 @@ def test_uid_map_of_one_line_asks_for_system_migrate() -> None:
     assert problem is not None
     assert "podman system migrate" in problem
     assert "podman#12715" in problem
+
+
+def test_a_lost_pause_process_asks_for_system_migrate() -> None:
+    # Recorded from Podman 4.3.1 after `pkill -9 -u USER` while one of its containers ran.
+    said = (
+        'time="2026-11-26T09:24:54Z" level=warning msg="\\"/\\" is not a shared mount, this could cause issues"\n'
+        'time="2026-11-26T09:24:54Z" level=error msg="invalid internal status, try resetting the pause process '
+        'with \\"podman system migrate\\": could not find any running process: no such process"\n'
+    )
+    problem = pause_process_problem(said)
+    assert problem is not None
+    assert "`podman system migrate`" in problem
+    assert pause_process_problem("Error: no such container x\n") is None
 
 
 def test_ids_through_the_map() -> None:

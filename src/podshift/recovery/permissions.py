@@ -36,6 +36,28 @@ def uid_map_problem(uid_map: str) -> str | None:
     return None
 
 
+#: What Podman 4.x prints when neither its pause process nor a running container's conmon is alive.
+DEAD_PAUSE_PROCESS = "invalid internal status"
+
+
+def pause_process_problem(stderr: str) -> str | None:
+    """Why a rootless ``podman`` command failed because its namespaces are gone, or None.
+
+    Podman keeps the user's namespaces in a pause process; without one it
+    joins the conmon of a container its database calls running.  When all of
+    the user's processes were killed (an OOM kill, a job runner reaping them)
+    while the runtime directory stayed, neither exists and every command
+    fails with "invalid internal status, try resetting the pause process with
+    podman system migrate": that command is the reset.
+    """
+    if DEAD_PAUSE_PROCESS not in stderr:
+        return None
+    return (
+        "the user's Podman lost its pause process and the conmon of the containers it calls running "
+        "(their processes were killed): `podman system migrate` as the user resets it"
+    )
+
+
 def newuidmap_problem(path: Path) -> str | None:
     """Why *path* (newuidmap/newgidmap) cannot set up a namespace, or None (setuid root, or file capabilities)."""
     if not path.exists():
