@@ -163,6 +163,23 @@ reset_dead_pause_process() {
   runuser -u "$user" -- env XDG_RUNTIME_DIR="$runtime_dir" sh -c 'cd / && podman system migrate' >/dev/null 2>&1 \
     || die "podman system migrate failed for $user after: $out"
   say "reset $user's Podman: its pause process and containers had been killed (Podman said: invalid internal status)"
+  # Nothing of the user runs after the reset, so no aardvark-dns entry is true any more: cleared, as a
+  # reboot clears them (a removed network's file otherwise outlives it, and the next network with its
+  # gateway answers NXDOMAIN for every name).
+  runuser -u "$user" -- find "$runtime_dir/containers/networks/aardvark-dns" -maxdepth 1 -type f -delete 2>/dev/null || true
+  # What ran then can be left "stopping": it never starts again and holds its names and networks.
+  # Removed (their volumes stay), each named.
+  local stuck
+  stuck=$(runuser -u "$user" -- env XDG_RUNTIME_DIR="$runtime_dir" sh -c 'cd / && podman ps -a --format "{{.Names}} {{.State}}"' 2>/dev/null \
+    | awk 'tolower($2) == "stopping" { print $1 }') || true
+  if [ -n "$stuck" ]; then
+    # shellcheck disable=SC2086  # one name per word
+    if runuser -u "$user" -- env XDG_RUNTIME_DIR="$runtime_dir" sh -c 'cd / && podman rm -f --depend "$@"' sh $stuck >/dev/null 2>&1; then
+      say "removed $user's containers that the reset left stopping (they cannot start again): $(echo $stuck)"
+    else
+      say "WARNING: could not remove $user's containers left stopping: $(echo $stuck)"
+    fi
+  fi
 }
 
 ensure_rootless_user() {

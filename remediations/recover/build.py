@@ -22,6 +22,7 @@ from podshift.recovery.build import (
     built_from,
     dockerfiles,
     is_short_name,
+    is_working_container,
     qualified,
     rewrite_chmod,
     scan,
@@ -131,7 +132,7 @@ def _build_artefacts(ctx: StepContext) -> tuple[list[str], list[str], list[str]]
     working = {
         str((c.get("Names") or [""])[0]): str(c.get("ImageID", ""))
         for c in json.loads(out or "[]")
-        if str((c.get("Names") or [""])[0]).endswith("-working-container")
+        if is_working_container(str((c.get("Names") or [""])[0]))
     }
     histories = _histories(podman, sorted(set(dangling) | set(working.values()))) if builds else {}
 

@@ -32,6 +32,7 @@ from podshift.drill import free_ports
 from podshift.errors import PodshiftError
 from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.ports import holders
+from podshift.recovery.build import is_working_container
 from podshift.recovery.startup import port_uses
 from podshift.runtimes import DockerRuntime, PodmanRuntime
 from podshift.volumes.transfer import VolumeRef, snapshot
@@ -385,7 +386,7 @@ def _working_containers(rt: PodmanRuntime) -> dict[str, str]:
     return {
         str(c["Names"][0]): str(c.get("ImageID", ""))
         for c in json.loads(out or "[]")
-        if str(c["Names"][0]).endswith("-working-container")
+        if is_working_container(str(c["Names"][0]))
     }
 
 

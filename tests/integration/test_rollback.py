@@ -382,26 +382,29 @@ def test_no_terminal_without_force_refuses_and_verify_only_changes_nothing(moved
 # -- interruptions --------------------------------------------------------------------------------------
 def _kill_when(moved: Moved, args: list[str], ready: object, deadline: float = 600) -> None:
     """Start the rollback and kill -9 it as soon as *ready()* is true."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "podshift.cli", *args, "--project-dir", str(moved.project_dir)],
-        env=moved.env_for_cli(),
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    end = time.monotonic() + deadline
-    try:
-        while time.monotonic() < end and proc.poll() is None:
-            if ready():  # type: ignore[operator]
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the rollback finished before the moment to kill it came")
-    finally:
-        proc.wait(timeout=60)
+    with tempfile.TemporaryFile() as said:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "podshift.cli", *args, "--project-dir", str(moved.project_dir)],
+            env=moved.env_for_cli(),
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=said,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        end = time.monotonic() + deadline
+        try:
+            while time.monotonic() < end and proc.poll() is None:
+                if ready():  # type: ignore[operator]
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    break
+                time.sleep(0.05)
+            else:
+                said.seek(0)
+                out = said.read().decode(errors="replace")[-3000:]
+                pytest.fail(f"the rollback ended (exit {proc.poll()}) before the moment to kill it came:\n{out}")
+        finally:
+            proc.wait(timeout=60)
 
 
 def _phase(moved: Moved, volume_suffix: str) -> str | None:

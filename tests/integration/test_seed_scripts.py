@@ -178,8 +178,9 @@ def remove_podman_side(project: str) -> None:
     user = os.environ.get("PODSHIFT_ROOTLESS_USER")
     for podman in (PodmanRuntime.rootful(), *([PodmanRuntime.for_user(user)] if user else [])):
         try:
-            for c in podman.project_containers(project):
-                podman.remove_container(c.id)
+            ids = [c.id for c in podman.project_containers(project)]
+            if ids:  # --depend: podman-compose links the services (--requires), and Podman refuses any order
+                podman.cli("rm", "-f", "--depend", *ids).check()
             for v in podman.project_volumes(project):
                 podman.volume_remove(v.name, force=True)
             for n in podman.project_networks(project):

@@ -11,7 +11,16 @@ import pytest
 
 from podshift.backup.tarscan import Entry
 from podshift.ports import holders
-from podshift.recovery.build import apply_symbolic, built_from, is_short_name, octal_chmod, rewrite_chmod, scan, stages
+from podshift.recovery.build import (
+    apply_symbolic,
+    built_from,
+    is_short_name,
+    is_working_container,
+    octal_chmod,
+    rewrite_chmod,
+    scan,
+    stages,
+)
 from podshift.recovery.diagnosis import content_digest
 from podshift.recovery.permissions import newuidmap_problem, pause_process_problem, smoke_fix, uid_map_problem
 from podshift.recovery.volumes import _through_map, selinux_advice
@@ -138,6 +147,20 @@ def test_dockerfile_findings_and_chmod_rewrite(tmp_path: Path) -> None:
         ("registry:5000/app", False),
     ],
 )
+@pytest.mark.parametrize(
+    ("name", "working"),
+    [
+        ("1fc387a88b77-working-container", True),
+        ("1fc387a88b77-working-container-1", True),  # the first name was taken by an earlier failed build
+        ("localhost-phoenix-base-working-container-12", True),
+        ("my-working-container-app", False),
+        ("api_1", False),
+    ],
+)
+def test_buildah_working_container_names(name: str, working: bool) -> None:
+    assert is_working_container(name) is working
+
+
 def test_short_names(image: str, short: bool) -> None:
     assert is_short_name(image) is short
 

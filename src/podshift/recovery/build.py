@@ -70,6 +70,16 @@ def parse(path: Path) -> DockerfileParser:
     return DockerfileParser(fileobj=io.StringIO(path.read_text()))
 
 
+#: buildah names a working container ``<image>-working-container``, then ``...-working-container-N``
+#: while that name is taken (an earlier failed build's container still there).
+_WORKING_CONTAINER = re.compile(r"-working-container(-[0-9]+)?$")
+
+
+def is_working_container(name: str) -> bool:
+    """Whether *name* is one buildah gives a build's working container."""
+    return _WORKING_CONTAINER.search(name) is not None
+
+
 def is_short_name(image: str) -> bool:
     """``alpine:3`` is short; ``docker.io/library/alpine:3``, ``localhost/x``, ``reg:5000/x`` are not."""
     first, sep, _ = image.partition("/")
