@@ -427,22 +427,23 @@ def test_rootless_failed_build_removes_only_this_projects_leftovers(rootless_pod
     app.mkdir()
     other.mkdir()
     (app / "step.sh").write_text("#!/bin/sh\nexit 3\n")  # fails until the user fixes it
+    # Each step names this run: a layer an earlier (killed) run left would otherwise be reused from the
+    # cache, and this build would leave no dangling image of its own.
+    ours, theirs = f"echo s4 > /s4 # {name}", f"echo other > /other # {name}"
     (app / "Dockerfile").write_text(
-        'FROM localhost/phoenix-base:1\nRUN echo s4 > /s4\nCOPY step.sh /step.sh\nRUN sh /step.sh\nCMD ["cat", "/s4"]\n'
+        f'FROM localhost/phoenix-base:1\nRUN {ours}\nCOPY step.sh /step.sh\nRUN sh /step.sh\nCMD ["cat", "/s4"]\n'
     )
     (root / "compose.yaml").write_text(
         f"name: {name}\nservices:\n  app:\n    build: {{context: app}}\n    image: localhost/{name}-app:1\n"
     )
     # Another project on the same base image, which failed too: its leftovers are not ours to remove.
-    (other / "Dockerfile").write_text("FROM localhost/phoenix-base:1\nRUN echo other > /other\nRUN exit 4\n")
+    (other / "Dockerfile").write_text(f"FROM localhost/phoenix-base:1\nRUN {theirs}\nRUN exit 4\n")
     tag = f"localhost/{name}-app:1"
     other_left: dict[str, str] = {}
     other_images: set[str] = set()
     try:
-        other_left, other_images = _failing_build(
-            rt, other, f"localhost/s4-other-{uuid.uuid4().hex[:8]}:1", "echo other > /other"
-        )
-        left, dangling = _failing_build(rt, app, tag, "echo s4 > /s4")
+        other_left, other_images = _failing_build(rt, other, f"localhost/s4-other-{uuid.uuid4().hex[:8]}:1", theirs)
+        left, dangling = _failing_build(rt, app, tag, ours)
         (app / "step.sh").write_text("#!/bin/sh\nexit 0\n")
         stack = RecoveryStack(rt, root, load_project(root), None)  # type: ignore[arg-type]
 

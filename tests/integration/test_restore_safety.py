@@ -283,3 +283,22 @@ def test_a_symlinked_config_file_is_backed_up_and_restored_as_the_symlink(projec
     restore_config(store, proj)
     assert os.readlink(env) == "real/app.env"
     assert env.read_text() == "PASSWORD=hunter2\n"
+
+
+def test_a_configuration_files_mtime_comes_back_to_the_nanosecond_and_a_hostile_one_is_refused(
+    project: tuple[ComposeProject, str], tmp_path: Path
+) -> None:
+    proj, _ = project
+    store = BackupStore(proj.project_dir)
+    deploy = proj.project_dir / "deploy.sh"
+    exact = 1_795_687_662_300_001_100  # a float of seconds holds this only to ~240 ns
+    os.utime(deploy, ns=(exact, exact))
+    assert backup_cli(proj.project_dir).returncode == 0
+    restore_config(store, proj, target_dir=tmp_path / "out")
+    assert (tmp_path / "out" / "deploy.sh").stat().st_mtime_ns == exact
+
+    index = next(i for i, c in enumerate(store.manifest().config) if c.path == "deploy.sh")
+    for hostile in (2**70, -(2**64)):  # consistent and signed (a leaked key): still input
+        rewrite_manifest(store, {f"config.{index}.mtime_ns": hostile}, resign=True)
+        with pytest.raises(BackupError, match="mtime no file can have"):
+            restore_config(store, proj, target_dir=tmp_path / "hostile")

@@ -138,16 +138,6 @@ def test_dockerfile_findings_and_chmod_rewrite(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("image", "short"),
-    [
-        ("alpine:3", True),
-        ("library/alpine", True),
-        ("docker.io/library/alpine:3", False),
-        ("localhost/phoenix-base:1", False),
-        ("registry:5000/app", False),
-    ],
-)
-@pytest.mark.parametrize(
     ("name", "working"),
     [
         ("1fc387a88b77-working-container", True),
@@ -161,6 +151,16 @@ def test_buildah_working_container_names(name: str, working: bool) -> None:
     assert is_working_container(name) is working
 
 
+@pytest.mark.parametrize(
+    ("image", "short"),
+    [
+        ("alpine:3", True),
+        ("library/alpine", True),
+        ("docker.io/library/alpine:3", False),
+        ("localhost/phoenix-base:1", False),
+        ("registry:5000/app", False),
+    ],
+)
 def test_short_names(image: str, short: bool) -> None:
     assert is_short_name(image) is short
 

@@ -26,6 +26,8 @@ class ConfigFile:
     sha256: str
     sensitive: bool = False
     link: str = ""  # a symlink's target: no copy in config/, the link itself is restored
+    #: The exact mtime (``mtime`` is a float: ~240 ns off at today's epoch seconds); None in older backups.
+    mtime_ns: int | None = None
 
 
 @dataclass

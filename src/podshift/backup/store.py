@@ -264,7 +264,9 @@ class BackupStore:
             if source.link:
                 st = os.lstat(source.path)
                 manifest.config.append(
-                    ConfigFile(rel, str(source.path), 0, 0o777, st.st_mtime, "", source.sensitive, source.link)
+                    ConfigFile(
+                        rel, str(source.path), 0, 0o777, st.st_mtime, "", source.sensitive, source.link, st.st_mtime_ns
+                    )
                 )
                 continue
             dest = tmp / "config" / rel
@@ -281,7 +283,14 @@ class BackupStore:
             os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
             manifest.config.append(
                 ConfigFile(
-                    rel, str(source.path), st.st_size, st.st_mode & 0o7777, st.st_mtime, h.hexdigest(), source.sensitive
+                    rel,
+                    str(source.path),
+                    st.st_size,
+                    st.st_mode & 0o7777,
+                    st.st_mtime,
+                    h.hexdigest(),
+                    source.sensitive,
+                    mtime_ns=st.st_mtime_ns,
                 )
             )
             done += st.st_size
