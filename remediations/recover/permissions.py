@@ -44,7 +44,30 @@ class _PermissionStep(Step):
         return super().done(ctx) and (skipped or self.problem(ctx) is None)
 
 
-class PauseProcess(_PermissionStep):
+class _SystemMigrateStep(_PermissionStep):
+    """A problem of the rootless user's Podman that ``podman system migrate`` (as the user) repairs."""
+
+    notes: ClassVar[tuple[str, ...]] = ()
+
+    def plan(self, ctx: StepContext) -> Plan:
+        if not ctx.podman().rootless or self.problem(ctx) is None:
+            return Plan(fix=self.name, scope="user", summary="nothing to do")
+        cmd = CommandStep(("podman", "system", "migrate"), run_as=ctx.podman_user)
+        return Plan(fix=self.name, scope="user", summary=self.title, commands=(cmd,), notes=self.notes)
+
+    def system_migrate(self, ctx: StepContext, problem: str, hint: str) -> None:
+        """Record *problem*, run ``podman system migrate``, and fail (with *hint*) unless the problem is gone."""
+        ctx.record("before", problem)
+        result = podman(ctx.podman(), "system", "migrate", timeout=300)
+        if not result.succeeded:
+            raise StepFailed(self.name, f"podman system migrate failed: {result.stderr.strip()[-300:]}")
+        ctx.record("changed", True)
+        after = self.problem(ctx)
+        if after is not None:
+            raise StepFailed(self.name, f"still: {after}", hint)
+
+
+class PauseProcess(_SystemMigrateStep):
     name = "pause-process"
     title = "Check that the user's Podman finds its namespaces (podman info); reset them when they were killed"
     # First: while the pause process is lost, every other podman command of the user fails.
@@ -54,15 +77,10 @@ class PauseProcess(_PermissionStep):
         result = podman(ctx.podman(), "info", "--format", "{{.Host.OCIRuntime.Name}}", timeout=60)
         return None if result.succeeded else pause_process_problem(result.stderr)
 
-    def plan(self, ctx: StepContext) -> Plan:
-        if not ctx.podman().rootless or self.problem(ctx) is None:
-            return Plan(fix=self.name, scope="user", summary="nothing to do")
-        cmd = CommandStep(("podman", "system", "migrate"), run_as=ctx.podman_user)
-        notes = (
-            "containers that ran when their processes were killed stay stopped (Podman 4.3 may leave them "
-            "'stopping': `podshift recover failed-startup` removes the project's and starts it again)",
-        )
-        return Plan(fix=self.name, scope="user", summary=self.title, commands=(cmd,), notes=notes)
+    notes = (
+        "containers that ran when their processes were killed stay stopped (Podman 4.3 may leave them "
+        "'stopping': `podshift recover failed-startup` removes the project's and starts it again)",
+    )
 
     def run(self, ctx: StepContext) -> str:
         if not ctx.podman().rootless:
@@ -70,14 +88,7 @@ class PauseProcess(_PermissionStep):
         problem = self.problem(ctx)
         if problem is None:
             return "the user's Podman finds its namespaces: nothing to do"
-        ctx.record("before", problem)
-        result = podman(ctx.podman(), "system", "migrate", timeout=300)
-        if not result.succeeded:
-            raise StepFailed(self.name, f"podman system migrate failed: {result.stderr.strip()[-300:]}")
-        ctx.record("changed", True)
-        after = self.problem(ctx)
-        if after is not None:
-            raise StepFailed(self.name, f"still: {after}", "check the user's processes and $XDG_RUNTIME_DIR/libpod")
+        self.system_migrate(ctx, problem, "check the user's processes and $XDG_RUNTIME_DIR/libpod")
         stuck = _stopping(ctx)
         ctx.record("stopping", stuck)
         said = "ran `podman system migrate`: the user's Podman has a new pause process"
@@ -102,7 +113,7 @@ def _stopping(ctx: StepContext) -> list[str]:
     )  # fmt: skip
 
 
-class UserNamespace(_PermissionStep):
+class UserNamespace(_SystemMigrateStep):
     name = "user-namespace"
     title = "Check the user namespace mapping (podman unshare cat /proc/self/uid_map); apply the sub-ids"
     order = 20
@@ -115,12 +126,6 @@ class UserNamespace(_PermissionStep):
             return f"podman unshare failed: {result.stderr.strip()[-300:]}"
         return uid_map_problem(result.stdout)
 
-    def plan(self, ctx: StepContext) -> Plan:
-        if not ctx.podman().rootless or self.problem(ctx) is None:
-            return Plan(fix=self.name, scope="user", summary="nothing to do")
-        cmd = CommandStep(("podman", "system", "migrate"), run_as=ctx.podman_user)
-        return Plan(fix=self.name, scope="user", summary=self.title, commands=(cmd,))
-
     def run(self, ctx: StepContext) -> str:
         if not ctx.podman().rootless:
             return ROOTFUL
@@ -129,14 +134,7 @@ class UserNamespace(_PermissionStep):
             return "the user's sub-ids are mapped: nothing to do"
         if "one uid is mapped" not in problem:
             raise StepFailed(self.name, problem, "podshift recover permission-issues after fixing the above")
-        ctx.record("before", problem)
-        result = podman(ctx.podman(), "system", "migrate", timeout=300)
-        if not result.succeeded:
-            raise StepFailed(self.name, f"podman system migrate failed: {result.stderr.strip()[-300:]}")
-        ctx.record("changed", True)
-        after = self.problem(ctx)
-        if after is not None:
-            raise StepFailed(self.name, f"still: {after}", "check /etc/subuid and /etc/subgid for the user")
+        self.system_migrate(ctx, problem, "check /etc/subuid and /etc/subgid for the user")
         return "ran `podman system migrate`: the sub-ids are mapped now"
 
 

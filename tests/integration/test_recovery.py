@@ -121,6 +121,13 @@ class Run:
         return found[0]
 
 
+def assert_nothing_to_do(stack: RecoveryStack, scenario: str, *args: str, env: dict[str, str] | None = None) -> None:
+    """A second ``recover SCENARIO`` on a repaired stack succeeds and says NOTHING TO DO (it is idempotent)."""
+    again = recover(stack, scenario, *args, env=env)
+    assert again.rc == 0, again.out
+    assert "NOTHING TO DO" in again.out, again.out
+
+
 def recover(stack: RecoveryStack, scenario: str, *args: str, env: dict[str, str] | None = None) -> Run:
     """``pytest checks -m recovery --recover SCENARIO`` as a user runs it, reports in a private directory."""
     cwd = Path(tempfile.mkdtemp(prefix="i13-reports-"))
@@ -217,9 +224,7 @@ def test_failed_startup_removes_a_blocking_leftover(rstack: RecoveryStack) -> No
     assert run.check("test_every_service_healthy")["outcome"] == "passed"
     assert f"removing {name} (created, " in run.log
     rstack.healthy()
-    again = recover(rstack, "failed-startup")
-    assert again.rc == 0, again.out
-    assert "NOTHING TO DO" in again.out
+    assert_nothing_to_do(rstack, "failed-startup")
 
 
 def test_failed_startup_names_the_process_holding_a_port(rstack: RecoveryStack) -> None:
@@ -291,9 +296,7 @@ def test_network_issues_names_dockers_bridge_then_recreates_the_network(rstack: 
     assert run.check("test_services_reach_each_other")["outcome"] == "passed"
     assert {n.name: n.subnets for n in rstack.runtime.project_networks(name)} == {docker_net: (subnet,)}
     rstack.healthy()
-    again = recover(rstack, "network-issues")
-    assert again.rc == 0, again.out
-    assert "NOTHING TO DO" in again.out
+    assert_nothing_to_do(rstack, "network-issues")
 
 
 # -- failed-build -----------------------------------------------------------------------------------
@@ -401,9 +404,7 @@ def test_volume_issues_restores_a_missing_volume_from_the_backup(rstack: Recover
     assert run.check("test_bind_mounts_usable")["outcome"] == "passed"
     rstack.healthy()  # the marker written before the backup is back
     assert volume in {v.name for v in rstack.runtime.project_volumes(rstack.project.name)}, "restored without labels"
-    again = recover(rstack, "volume-issues")
-    assert again.rc == 0, again.out
-    assert "NOTHING TO DO" in again.out
+    assert_nothing_to_do(rstack, "volume-issues")
 
 
 def test_volume_issues_reowns_a_bind_source_inside_the_user_namespace(

@@ -29,7 +29,7 @@ from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.recovery.dns import aardvark_dir, aardvark_pid
 from podshift.runtimes import PodmanRuntime
 
-from .test_recovery import RecoveryStack, recover
+from .test_recovery import RecoveryStack, assert_nothing_to_do, recover
 from .test_recovery_users import _throwaway_user, api_of, web_client_project
 
 pytestmark = [
@@ -143,9 +143,7 @@ def test_network_issues_removes_a_stale_aardvark_dns_file(dns_user_api: PodmanRu
         assert not stale.exists()
         assert runtime.exec(client, ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
         assert _resolves(runtime, client, attempts=6, until=True), "a reload of aardvark-dns lost the names again"
-        again = recover(stack, "network-issues", "--rootless-user", user)
-        assert again.rc == 0, again.out
-        assert "NOTHING TO DO" in again.out
+        assert_nothing_to_do(stack, "network-issues", "--rootless-user", user)
     finally:
         provider.down()
         provider.close()

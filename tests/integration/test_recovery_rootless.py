@@ -39,7 +39,7 @@ from podshift.volumes.transfer import VolumeRef, snapshot
 
 from ..conftest import EXAMPLE
 from .conftest import build_base_image, http
-from .test_recovery import MARKER, BuildProject, RecoveryStack, Run, recover
+from .test_recovery import MARKER, BuildProject, RecoveryStack, Run, assert_nothing_to_do, recover
 
 pytestmark = pytest.mark.xdist_group("podman-rootless")
 
@@ -364,9 +364,7 @@ def test_rootless_failed_startup_privileged_port_through_the_existing_fix(
         assert fixed.check("test_published_ports_unprivileged")["outcome"] == "passed"
         assert int(run(["sysctl", "-n", PORT_KEY]).stdout) == LOW_PORT
         assert http(f"http://127.0.0.1:{LOW_PORT}/health").strip() == "ok"
-        again = recover(stack, "failed-startup", "--rootless-user", user, "--allow-system-changes", env=journal)
-        assert again.rc == 0, again.out
-        assert "NOTHING TO DO" in again.out
+        assert_nothing_to_do(stack, "failed-startup", "--rootless-user", user, "--allow-system-changes", env=journal)
 
         reverted = _fixes_revert(journal)  # the fix went through the fixes journal: `podshift fixes revert` undoes it
         assert reverted.returncode == 0, reverted.stdout + reverted.stderr
@@ -463,9 +461,7 @@ def test_rootless_failed_build_removes_only_this_projects_leftovers(rootless_pod
         assert set(other_left) <= set(still), "another project's working container was removed"
         assert other_images <= _dangling(rt), "another project's dangling image was removed"
         assert rt.cli("run", "--rm", "--network=none", tag).stdout.strip() == "s4"
-        again = recover(stack, "failed-build", "--rootless-user", user)
-        assert again.rc == 0, again.out
-        assert "NOTHING TO DO" in again.out
+        assert_nothing_to_do(stack, "failed-build", "--rootless-user", user)
     finally:
         for container in other_left:
             rt.cli("rm", "-f", container)

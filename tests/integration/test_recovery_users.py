@@ -29,7 +29,7 @@ from podshift.compose import load_project, provider_for
 from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.runtimes import PodmanRuntime
 
-from .test_recovery import RecoveryStack, recover
+from .test_recovery import RecoveryStack, assert_nothing_to_do, recover
 
 # Tests that add users change /etc/subuid and /etc/subgid: one worker runs them, one after another.
 pytestmark = [
@@ -136,9 +136,7 @@ def test_permission_issues_gives_a_user_without_subids_a_working_podman(user_wit
         mapped = run(["podman", "unshare", "cat", "/proc/self/uid_map"], run_as=RunAs(user), cwd="/", timeout=120)
         assert any(line.split()[-1] == "65536" for line in mapped.stdout.splitlines()), mapped.stdout
         _runs_as(user)
-        again = recover(stack, "permission-issues", "--rootless-user", user, "--allow-system-changes", env=journal)
-        assert again.rc == 0, again.out
-        assert "NOTHING TO DO" in again.out
+        assert_nothing_to_do(stack, "permission-issues", "--rootless-user", user, "--allow-system-changes", env=journal)
 
         said = _revert(journal)
         assert "reverting start-podman-socket" in said
@@ -262,9 +260,7 @@ def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -
         assert fixed.check("test_rootless_netns_usable")["outcome"] == "passed"
         assert fixed.check("test_services_reach_each_other")["outcome"] == "passed"
         assert runtime.exec(f"{name}_client_1", ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
-        again = recover(stack, "network-issues", "--rootless-user", user)
-        assert again.rc == 0, again.out
-        assert "NOTHING TO DO" in again.out
+        assert_nothing_to_do(stack, "network-issues", "--rootless-user", user)
     finally:
         provider.down()
         provider.close()
@@ -305,9 +301,7 @@ def test_permission_issues_resets_a_podman_whose_processes_were_killed(user_api:
         started = recover(stack, "failed-startup", "--rootless-user", user, env=journal)
         assert started.rc == 0, started.out
         assert runtime.exec(f"{name}_client_1", ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
-        again = recover(stack, "permission-issues", "--rootless-user", user, env=journal)
-        assert again.rc == 0, again.out
-        assert "NOTHING TO DO" in again.out
+        assert_nothing_to_do(stack, "permission-issues", "--rootless-user", user, env=journal)
     finally:
         provider.down()
         provider.close()
