@@ -159,7 +159,8 @@ clear_stale_rootless_netns() {
 reset_dead_pause_process() {
   local user=$1 runtime_dir=$2 out
   out=$(runuser -u "$user" -- env XDG_RUNTIME_DIR="$runtime_dir" sh -c 'cd / && podman info --format "{{.Host.OCIRuntime.Name}}"' 2>&1) && return 0
-  case "$out" in *"invalid internal status"*) ;; *) return 0 ;; esac
+  # Only this cause: the same line with "cannot set up namespace using newuidmap" is not a lost process.
+  case "$out" in *"invalid internal status"*"could not find any running process"*) ;; *) return 0 ;; esac
   runuser -u "$user" -- env XDG_RUNTIME_DIR="$runtime_dir" sh -c 'cd / && podman system migrate' >/dev/null 2>&1 \
     || die "podman system migrate failed for $user after: $out"
   say "reset $user's Podman: its pause process and containers had been killed (Podman said: invalid internal status)"

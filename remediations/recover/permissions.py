@@ -218,7 +218,7 @@ class PodmanService(_PermissionStep):
         return None
 
     def run(self, ctx: StepContext) -> str:
-        changed = any(ctx.journal.data(s).get("changed") for s in ("user-namespace", "sub-ids"))
+        changed = any(ctx.journal.data(s).get("changed") for s in ("pause-process", "user-namespace", "sub-ids"))
         if self.problem(ctx) is None:
             if changed:
                 # The running service keeps its old mapping; it is shared by whoever uses the

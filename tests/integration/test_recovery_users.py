@@ -292,7 +292,7 @@ def test_permission_issues_resets_a_podman_whose_processes_were_killed(user_api:
         stack = RecoveryStack(runtime, root, project, provider)  # type: ignore[arg-type]
         fixed = recover(stack, "permission-issues", "--rootless-user", user, env=journal)
         assert fixed.rc == 0, fixed.out
-        assert "ran `podman system migrate`" in fixed.out + fixed.log, fixed.out + fixed.log
+        assert "the user's Podman has a new pause process" in fixed.out + fixed.log, fixed.out + fixed.log
         assert fixed.check("test_podman_finds_its_namespaces")["outcome"] == "passed"
         assert fixed.check("test_container_starts_as_the_user")["outcome"] == "passed"
         assert run(["podman", "info"], run_as=runtime.run_as, cwd="/", timeout=60).succeeded

@@ -72,6 +72,12 @@ def test_a_lost_pause_process_asks_for_system_migrate() -> None:
     assert problem is not None
     assert "`podman system migrate`" in problem
     assert pause_process_problem("Error: no such container x\n") is None
+    # The same line for an unprivileged newuidmap: `podman system migrate` does not repair that (newuidmap step).
+    newuidmap = (
+        'level=error msg="invalid internal status, try resetting the pause process with \\"podman system migrate\\": '
+        'cannot set up namespace using \\"/usr/bin/newuidmap\\": exit status 1"\n'
+    )
+    assert pause_process_problem(newuidmap) is None
 
 
 def test_ids_through_the_map() -> None:

@@ -6,12 +6,17 @@ is caught by ``podshift backup --verify``.
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from podshift.backup.tarscan import Entry
+
+#: The largest |mtime| in seconds utimensat takes (64-bit nanoseconds).
+_MAX_SECONDS = (2**63 - 1) // 1_000_000_000
 
 JSON_NAME, TXT_NAME, SUMS_NAME = "backup-manifest.json", "backup-manifest.txt", "backup-manifest.sha256"
 
@@ -28,6 +33,29 @@ class ConfigFile:
     link: str = ""  # a symlink's target: no copy in config/, the link itself is restored
     #: The exact mtime (``mtime`` is a float: ~240 ns off at today's epoch seconds); None in older backups.
     mtime_ns: int | None = None
+
+    def __post_init__(self) -> None:
+        # The manifest is input (a backup directory others can write): a time no file can have, or two
+        # that disagree, is refused here (ValueError/TypeError: "not a manifest this podshift wrote"), so
+        # that verify, restore and rollback all see the same checked values.
+        if isinstance(self.mtime, bool) or not isinstance(self.mtime, int | float) or not math.isfinite(self.mtime):
+            raise ValueError(f"config {self.path!r}: mtime {self.mtime!r} is not a time")
+        if abs(self.mtime) >= _MAX_SECONDS:
+            raise ValueError(f"config {self.path!r}: mtime {self.mtime!r} is beyond what a file can have")
+        ns = self.mtime_ns
+        if ns is None:
+            return
+        if isinstance(ns, bool) or not isinstance(ns, int):
+            raise TypeError(f"config {self.path!r}: mtime_ns is not an integer")
+        if abs(ns - self.mtime * 1e9) > 1e6:  # a float of seconds is off by ~240 ns, never by 1 ms
+            raise ValueError(f"config {self.path!r}: mtime_ns and mtime disagree")
+
+    @property
+    def exact_mtime_ns(self) -> int:
+        """The recorded mtime in nanoseconds: exact from newer backups, from the float in older ones."""
+        if self.mtime_ns is not None:
+            return self.mtime_ns
+        return int(decimal.Decimal(repr(float(self.mtime))) * 1_000_000_000)
 
 
 @dataclass

@@ -177,27 +177,13 @@ def restore_config(
                 if data is None:
                     replace_with_symlink(parent, below.name, c.link)
                 else:
-                    write_file_at(parent, below.name, data, mode, mtime_ns=_config_mtime_ns(c, dest))
+                    write_file_at(parent, below.name, data, mode, mtime_ns=c.exact_mtime_ns)
             finally:
                 os.close(parent)
         except OSError as e:
             raise BackupError(dest, f"cannot restore it: {e.strerror} ({e.filename or anchor})") from e
         restored.append(Path(dest))
     return restored
-
-
-def _config_mtime_ns(c: ConfigFile, dest: str) -> int:
-    """The configuration file's recorded mtime in nanoseconds: exact when the manifest has it (newer
-    backups), else from the float; a value no file can have is refused (the manifest is input)."""
-    ns = c.mtime_ns
-    if ns is None or isinstance(ns, bool) or not isinstance(ns, int):
-        try:
-            ns = int(decimal.Decimal(repr(float(c.mtime))) * 1_000_000_000)
-        except (TypeError, ValueError, OverflowError, decimal.InvalidOperation) as e:
-            raise BackupError(dest, f"the manifest records an mtime no file can have ({c.mtime!r})") from e
-    if not -(2**63) <= ns < 2**63:  # utimensat's range
-        raise BackupError(dest, f"the manifest records an mtime no file can have ({ns} ns)")
-    return ns
 
 
 def _read_all(fd: int) -> bytes:

@@ -36,8 +36,11 @@ def uid_map_problem(uid_map: str) -> str | None:
     return None
 
 
-#: What Podman 4.x prints when neither its pause process nor a running container's conmon is alive.
-DEAD_PAUSE_PROCESS = "invalid internal status"
+#: Podman 4.x's line when it cannot enter the user's namespaces (a lost pause process, but also an
+#: unprivileged newuidmap or a blocked user namespace, which `podman system migrate` does not repair) ...
+INTERNAL_STATUS = "invalid internal status"
+#: ... and its cause when the pause process and every running container's conmon are gone.
+NO_PROCESS = "could not find any running process"
 
 
 def pause_process_problem(stderr: str) -> str | None:
@@ -50,7 +53,7 @@ def pause_process_problem(stderr: str) -> str | None:
     fails with "invalid internal status, try resetting the pause process with
     podman system migrate": that command is the reset.
     """
-    if DEAD_PAUSE_PROCESS not in stderr:
+    if INTERNAL_STATUS not in stderr or NO_PROCESS not in stderr:
         return None
     return (
         "the user's Podman lost its pause process and the conmon of the containers it calls running "

@@ -61,7 +61,7 @@ def config_problems(store: BackupStore) -> list[str]:
             problems.append(f"{path}: content differs from the backup")
         elif st.st_mode & 0o7777 != c.mode:
             problems.append(f"{path}: mode {st.st_mode & 0o7777:04o}, backup {c.mode:04o}")
-        elif abs(st.st_mtime - c.mtime) > 1e-3:
+        elif abs(st.st_mtime_ns - c.exact_mtime_ns) > 1_000_000:
             problems.append(f"{path}: mtime differs from the backup")
     return problems
 
