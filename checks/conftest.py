@@ -8,10 +8,8 @@ checks that need the daemon are skipped, naming it.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +19,7 @@ from podshift.compose.model import ComposeProject
 from podshift.engines import ROOTLESS_USER_ENV, podman_runtime_for, podman_user
 from podshift.errors import PodshiftError
 from podshift.hoststate import memo
-from podshift.images import HELPER_IMAGE, busybox_rootfs_tar
+from podshift.images import HELPER_CHANGES, HELPER_IMAGE, helper_rootfs
 from podshift.plugin import current_project, require_project
 from podshift.probes import podman_cli
 from podshift.runtimes import DockerRuntime, PodmanRuntime
@@ -147,14 +145,10 @@ def podman_smoke(podman_user: str, pytestconfig: pytest.Config) -> CommandResult
 
 def _import_helper_image(podman_user: str) -> None:
     """Import podshift's helper image with the CLI: these checks need no API service (its check only warns)."""
+    changes = [arg for change in HELPER_CHANGES for arg in ("--change", change)]
     try:
-        with tempfile.TemporaryDirectory(prefix="podshift-rootfs-") as tmp:
-            Path(tmp).chmod(0o755)  # a rootless user's podman reads the tarball
-            tar = busybox_rootfs_tar(Path(tmp) / "rootfs.tar")
-            tar.chmod(0o644)
-            imported = podman_cli(
-                "import", "--change", 'CMD ["/bin/sh"]', str(tar), HELPER_IMAGE, user=podman_user, timeout=300
-            )
+        with helper_rootfs(shared=True) as tar:
+            imported = podman_cli("import", *changes, str(tar), HELPER_IMAGE, user=podman_user, timeout=300)
     except PodshiftError as e:
         pytest.skip(f"could not import podshift's local helper image: {e}")
     if imported.rc != 0:

@@ -72,15 +72,14 @@ class PauseProcess(_SystemMigrateStep):
     title = "Check that the user's Podman finds its namespaces (podman info); reset them when they were killed"
     # First: while the pause process is lost, every other podman command of the user fails.
     order = 5
-
-    def problem(self, ctx: StepContext) -> str | None:
-        result = podman(ctx.podman(), "info", "--format", "{{.Host.OCIRuntime.Name}}", timeout=60)
-        return None if result.succeeded else pause_process_problem(result.stderr)
-
     notes = (
         "containers that ran when their processes were killed stay stopped (Podman 4.3 may leave them "
         "'stopping': `podshift recover failed-startup` removes the project's and starts it again)",
     )
+
+    def problem(self, ctx: StepContext) -> str | None:
+        result = podman(ctx.podman(), "info", "--format", "{{.Host.OCIRuntime.Name}}", timeout=60)
+        return None if result.succeeded else pause_process_problem(result.stderr)
 
     def run(self, ctx: StepContext) -> str:
         if not ctx.podman().rootless:

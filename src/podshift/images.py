@@ -7,11 +7,13 @@ links, imported with the engine's ``import``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,14 +63,27 @@ def busybox_rootfs_tar(dest: Path) -> Path:
     return dest
 
 
+#: How the helper image runs when started without a command.
+HELPER_CHANGES = ('CMD ["/bin/sh"]',)
+
+
+@contextlib.contextmanager
+def helper_rootfs(*, shared: bool) -> Iterator[Path]:
+    """The helper image's root filesystem tarball, in a temporary directory removed afterwards.
+
+    *shared*: readable by other users (a rootless user's engine reads the file).
+    """
+    with tempfile.TemporaryDirectory(prefix="podshift-rootfs-") as tmp:
+        tar = busybox_rootfs_tar(Path(tmp) / "rootfs.tar")
+        if shared:
+            Path(tmp).chmod(0o755)
+            tar.chmod(0o644)
+        yield tar
+
+
 def ensure_helper_image(runtime: Runtime, tag: str = HELPER_IMAGE) -> str:
     """Make sure *tag* exists in *runtime* (importing it once); return the tag."""
     if runtime.image(tag) is None:
-        with tempfile.TemporaryDirectory(prefix="podshift-rootfs-") as tmp:
-            tar = busybox_rootfs_tar(Path(tmp) / "rootfs.tar")
-            if runtime.rootless:
-                # The rootless user's engine reads the file: make it reachable.
-                Path(tmp).chmod(0o755)
-                tar.chmod(0o644)
-            runtime.image_import(tar, tag, changes=['CMD ["/bin/sh"]'])
+        with helper_rootfs(shared=runtime.rootless) as tar:
+            runtime.image_import(tar, tag, changes=list(HELPER_CHANGES))
     return tag

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 import uuid
@@ -24,13 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from podshift.compose import load_project, provider_for
 from podshift.images import HELPER_IMAGE, ensure_helper_image
 from podshift.recovery.dns import aardvark_dir, aardvark_pid
 from podshift.runtimes import PodmanRuntime
 
-from .test_recovery import RecoveryStack, assert_nothing_to_do, recover
-from .test_recovery_users import _throwaway_user, api_of, web_client_project
+from .test_recovery import assert_nothing_to_do, recover
+from .test_recovery_users import _throwaway_user, api_of, web_client_stack
 
 pytestmark = [
     pytest.mark.xdist_group("users"),
@@ -103,12 +101,9 @@ def test_network_issues_removes_a_stale_aardvark_dns_file(dns_user_api: PodmanRu
     user = runtime.run_as.user
     ensure_helper_image(runtime)
     stale = _leave_a_stale_dns_file(runtime, bridge)
-    name, root = web_client_project("s5-dns", subnet=SUBNET)
-    project = load_project(root)
-    provider = provider_for(project, runtime)
-    client = f"{name}_client_1"
-    try:
-        provider.up()
+    with web_client_stack(runtime, "s5-dns", subnet=SUBNET) as stack:
+        name = stack.project.name
+        client = f"{name}_client_1"
         gateway = runtime.cli(
             "network", "inspect", f"{name}_default", "--format", "{{range .Subnets}}{{.Gateway}}{{end}}"
         )
@@ -118,7 +113,6 @@ def test_network_issues_removes_a_stale_aardvark_dns_file(dns_user_api: PodmanRu
         # user starts or stops reloads it: reload (SIGHUP, as netavark does) until a lookup fails.
         assert not _resolves(runtime, client, attempts=16, until=False), "aardvark-dns never lost the names"
 
-        stack = RecoveryStack(runtime, root, project, provider)  # type: ignore[arg-type]
         found = recover(stack, "diagnose", "--rootless-user", user)
         assert found.rc == 1, found.out
         check = found.check("test_no_stale_dns_files")
@@ -144,7 +138,3 @@ def test_network_issues_removes_a_stale_aardvark_dns_file(dns_user_api: PodmanRu
         assert runtime.exec(client, ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
         assert _resolves(runtime, client, attempts=6, until=True), "a reload of aardvark-dns lost the names again"
         assert_nothing_to_do(stack, "network-issues", "--rootless-user", user)
-    finally:
-        provider.down()
-        provider.close()
-        shutil.rmtree(root, ignore_errors=True)

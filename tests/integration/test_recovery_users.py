@@ -229,16 +229,28 @@ def web_client_project(prefix: str, subnet: str | None = None) -> tuple[str, Pat
     return name, root
 
 
-def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -> None:
-    runtime = user_api
-    assert runtime.run_as is not None
-    user = runtime.run_as.user
+@contextlib.contextmanager
+def web_client_stack(runtime: PodmanRuntime, prefix: str, subnet: str | None = None) -> Iterator[RecoveryStack]:
+    """:func:`web_client_project` up under *runtime* (the helper image imported first); down and removed after."""
     ensure_helper_image(runtime)
-    name, root = web_client_project("s4-netns")
+    _, root = web_client_project(prefix, subnet)
     project = load_project(root)
     provider = provider_for(project, runtime)
     try:
         provider.up()
+        yield RecoveryStack(runtime, root, project, provider)  # type: ignore[arg-type]
+    finally:
+        provider.down()
+        provider.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -> None:
+    runtime = user_api
+    assert runtime.run_as is not None
+    user = runtime.run_as.user
+    with web_client_stack(runtime, "s4-netns") as stack:
+        name = stack.project.name
         assert runtime.exec(f"{name}_client_1", ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
         # Induced for real: the namespace's runtime directory goes (a tmp cleaner) while the namespace is in use.
         shutil.rmtree(Path(runtime.run_as.runtime_dir) / "libpod" / "tmp" / "rootless-netns")
@@ -247,7 +259,6 @@ def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -
         blocked = runtime.cli("run", "--rm", "--pull=never", "--network", f"{name}_default", HELPER_IMAGE, "true")
         assert "failed to mount runtime directory for rootless netns" in blocked.stderr, blocked
 
-        stack = RecoveryStack(runtime, root, project, provider)  # type: ignore[arg-type]
         found = recover(stack, "diagnose", "--rootless-user", user)
         assert found.rc == 1, found.out
         check = found.check("test_rootless_netns_usable")
@@ -261,10 +272,6 @@ def test_network_issues_clears_a_stale_rootless_netns(user_api: PodmanRuntime) -
         assert fixed.check("test_services_reach_each_other")["outcome"] == "passed"
         assert runtime.exec(f"{name}_client_1", ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
         assert_nothing_to_do(stack, "network-issues", "--rootless-user", user)
-    finally:
-        provider.down()
-        provider.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 # -- a pause process killed with the user's containers ------------------------------------------------
@@ -272,13 +279,9 @@ def test_permission_issues_resets_a_podman_whose_processes_were_killed(user_api:
     runtime = user_api
     assert runtime.run_as is not None
     user = runtime.run_as.user
-    ensure_helper_image(runtime)
-    name, root = web_client_project("s4-pause")
-    project = load_project(root)
-    provider = provider_for(project, runtime)
-    journal = {"PODSHIFT_FIXES_JOURNAL": str(root / "fixes-journal.json")}
-    try:
-        provider.up()
+    with web_client_stack(runtime, "s4-pause") as stack:
+        name = stack.project.name
+        journal = {"PODSHIFT_FIXES_JOURNAL": str(stack.root / "fixes-journal.json")}
         # Induced for real: every process of the user dies at once (an OOM kill, a job runner reaping
         # them) while the stack runs; the runtime directory and Podman's database stay.
         _end_processes_of(user)
@@ -289,7 +292,6 @@ def test_permission_issues_resets_a_podman_whose_processes_were_killed(user_api:
         blocked = run(["podman", "info"], run_as=runtime.run_as, cwd="/", timeout=60)
         assert "invalid internal status" in blocked.stderr, blocked
 
-        stack = RecoveryStack(runtime, root, project, provider)  # type: ignore[arg-type]
         fixed = recover(stack, "permission-issues", "--rootless-user", user, env=journal)
         assert fixed.rc == 0, fixed.out
         assert "the user's Podman has a new pause process" in fixed.out + fixed.log, fixed.out + fixed.log
@@ -302,10 +304,6 @@ def test_permission_issues_resets_a_podman_whose_processes_were_killed(user_api:
         assert started.rc == 0, started.out
         assert runtime.exec(f"{name}_client_1", ["wget", "-qO-", "http://web:8000/health"]).stdout.strip() == "ok"
         assert_nothing_to_do(stack, "permission-issues", "--rootless-user", user, env=journal)
-    finally:
-        provider.down()
-        provider.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_smoke_checks_run_for_a_user_whose_api_service_is_down(user_with_subids: str) -> None:

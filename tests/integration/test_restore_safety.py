@@ -308,6 +308,7 @@ def test_a_configuration_files_mtime_comes_back_to_the_nanosecond_and_a_hostile_
         {f"config.{last}.mtime_ns": "1795687662300001100"},
         {f"config.{last}.mtime": float("inf"), f"config.{last}.mtime_ns": None},
         {f"config.{last}.mtime": 1e300, f"config.{last}.mtime_ns": None},
+        {f"config.{last}.mtime": 10**400, f"config.{last}.mtime_ns": None},
         {f"config.{last}.mtime": True, f"config.{last}.mtime_ns": None},
     ]
     for edit in hostile:

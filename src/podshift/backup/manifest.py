@@ -9,14 +9,11 @@ from __future__ import annotations
 import decimal
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from podshift.backup.members import settable_time
 from podshift.backup.tarscan import Entry
-
-#: The largest |mtime| in seconds utimensat takes (64-bit nanoseconds).
-_MAX_SECONDS = (2**63 - 1) // 1_000_000_000
 
 JSON_NAME, TXT_NAME, SUMS_NAME = "backup-manifest.json", "backup-manifest.txt", "backup-manifest.sha256"
 
@@ -38,10 +35,8 @@ class ConfigFile:
         # The manifest is input (a backup directory others can write): a time no file can have, or two
         # that disagree, is refused here (ValueError/TypeError: "not a manifest this podshift wrote"), so
         # that verify, restore and rollback all see the same checked values.
-        if isinstance(self.mtime, bool) or not isinstance(self.mtime, int | float) or not math.isfinite(self.mtime):
-            raise ValueError(f"config {self.path!r}: mtime {self.mtime!r} is not a time")
-        if abs(self.mtime) >= _MAX_SECONDS:
-            raise ValueError(f"config {self.path!r}: mtime {self.mtime!r} is beyond what a file can have")
+        if isinstance(self.mtime, bool) or not isinstance(self.mtime, int | float) or not settable_time(self.mtime):
+            raise ValueError(f"config {self.path!r}: mtime {self.mtime!r:.40} is no time a file can have")
         ns = self.mtime_ns
         if ns is None:
             return

@@ -74,7 +74,7 @@ class MemberGuard:
         if name is None:
             raise self._refuse(member, "absolute, empty or '..' name")
         kind = self._kind(member)
-        if not _settable_time(member.mtime):
+        if not settable_time(member.mtime):
             raise self._refuse(member, f"modification time {member.mtime!r} cannot be set on a file")
         if name == "":
             if kind != DIR:
@@ -117,9 +117,12 @@ class MemberGuard:
 _MAX_SECONDS = (2**63 - 1) // 1_000_000_000
 
 
-def _settable_time(mtime: float) -> bool:
+def settable_time(mtime: float) -> bool:
     """A PAX header may carry any decimal (``nan``, ``inf``, ``1e400``): only a finite 64-bit time is restored."""
-    return math.isfinite(mtime) and abs(mtime) <= _MAX_SECONDS
+    try:
+        return math.isfinite(mtime) and abs(mtime) <= _MAX_SECONDS
+    except OverflowError:  # an int no float holds (a manifest's JSON may carry one)
+        return False
 
 
-__all__ = ["DIR", "FIFO", "FILE", "SYMLINK", "MemberGuard", "UnsafeArchive", "clean_name"]
+__all__ = ["DIR", "FIFO", "FILE", "SYMLINK", "MemberGuard", "UnsafeArchive", "clean_name", "settable_time"]
